@@ -1,0 +1,1 @@
+"""Command line faces over the library: each module registers its commands."""
