@@ -153,6 +153,10 @@ class Synth(abc.ABC):
             raise RenderError(f"{self.name} produced NaN or infinite audio")
         return audio
 
+    def factory_presets(self) -> list:
+        """The synth's own named presets as :class:`flowsynth.synth.presets.Preset` (none by default)."""
+        return []
+
     def describe(self) -> dict:
         """A JSON-ready description, enough for :func:`flowsynth.synth.from_description` to rebuild it."""
         return {
