@@ -14,7 +14,7 @@ __all__ = ["run_demo"]
 def run_demo(out: Path, synth_name: str = "builtin-32", count: int = 4, seed: int = 0) -> dict:
     """Renders ``count`` random sounds of a synth to ``out`` (WAVs, ``spectrograms.png``, ``summary.json``)."""
     from flowsynth.audio import save_audio
-    from flowsynth.features.descriptors import descriptors
+    from flowsynth.features.descriptors import describe
     from flowsynth.plots import save_spectrograms
     from flowsynth.synth import RenderConfig, get_synth
     from flowsynth.synth.presets import preset_to_json
@@ -26,7 +26,7 @@ def run_demo(out: Path, synth_name: str = "builtin-32", count: int = 4, seed: in
     audio = synth.render_with(params, config, seed=seed)
     elapsed_s = time.perf_counter() - start
     out.mkdir(parents=True, exist_ok=True)
-    values = descriptors(audio, config.sample_rate)
+    values = describe(audio, config.sample_rate)
     sounds = []
     for i in range(count):
         wav = save_audio(out / f"sound-{i}.wav", audio[i], config.sample_rate)

@@ -74,7 +74,7 @@ def render_chunk(job: RenderJob, start: int, params: np.ndarray) -> dict[str, np
 
 
 def _render_chunk(job: RenderJob, start: int, params: np.ndarray) -> dict[str, np.ndarray]:
-    from flowsynth.features.descriptors import descriptors
+    from flowsynth.features.descriptors import describe
     from flowsynth.features.logmel import log_mel
     from flowsynth.synth import RenderConfig
 
@@ -87,7 +87,7 @@ def _render_chunk(job: RenderJob, start: int, params: np.ndarray) -> dict[str, n
         audio = torch.where(finite[:, None], audio, torch.zeros_like(audio))
         out = {"start": np.array(start), "status": status.to(torch.uint8).numpy()}
         out["features"] = log_mel(audio, config.sample_rate).numpy()
-        for name, values in descriptors(audio, config.sample_rate).items():
+        for name, values in describe(audio, config.sample_rate).items():
             out[f"descriptors/{name}"] = values.float().numpy()
     if job.keep_audio:
         out["audio"] = audio.numpy()

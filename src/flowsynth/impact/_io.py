@@ -10,7 +10,7 @@ import numpy as np
 
 from flowsynth.errors import AudioError
 
-__all__ = ["atomic_path", "load_mono", "save_wav"]
+__all__ = ["atomic_path", "load_mono", "publish", "save_wav"]
 
 
 def load_mono(path: str | Path, sample_rate: int) -> np.ndarray:
@@ -50,6 +50,15 @@ def atomic_path(path: str | Path) -> tuple[Path, Path]:
     return Path(name), path
 
 
+def publish(temporary: Path, final: Path) -> Path:
+    """Renames a finished temporary file onto its final path, with the usual permissions (umask applied)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temporary, 0o666 & ~umask)
+    os.replace(temporary, final)
+    return final
+
+
 def save_wav(path: str | Path, audio: np.ndarray, sample_rate: int) -> Path:
     """Writes mono float audio as a 16-bit WAV file, atomically (temporary file, then rename)."""
     import soundfile
@@ -62,7 +71,7 @@ def save_wav(path: str | Path, audio: np.ndarray, sample_rate: int) -> Path:
     temporary, final = atomic_path(path)
     try:
         soundfile.write(str(temporary), np.clip(audio, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
-        os.replace(temporary, final)
+        publish(temporary, final)
     finally:
         temporary.unlink(missing_ok=True)
     return final

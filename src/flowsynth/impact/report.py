@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flowsynth.impact._io import atomic_path
+from flowsynth.impact._io import atomic_path, publish
 from flowsynth.impact.descriptors import DESCRIPTORS, DescriptorConfig
 
 __all__ = ["curves_table", "curves_to_json", "listening_page", "plot_curves"]
@@ -60,7 +60,7 @@ def plot_curves(curves: np.ndarray, config: DescriptorConfig, path: str | Path, 
     temporary, final = atomic_path(Path(path))
     try:
         figure.savefig(temporary, format="png", dpi=90)
-        os.replace(temporary, final)
+        publish(temporary, final)
     finally:
         plt.close(figure)
         temporary.unlink(missing_ok=True)
@@ -91,7 +91,7 @@ def listening_page(path: str | Path, title: str, sections: Sequence[tuple[str, S
         parts.append("</table>")
     temporary, final = atomic_path(path)
     temporary.write_text("\n".join(parts) + "\n", encoding="utf-8")
-    os.replace(temporary, final)
+    publish(temporary, final)
     return final
 
 
