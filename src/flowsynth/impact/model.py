@@ -1,0 +1,191 @@
+"""The impact generator: descriptor curves -> waveform, a harmonic-plus-noise decoder (DDSP-style).
+
+Why this architecture (rather than the original's neural source-filter with a trainable sinc filter, or a
+sample-level network): the descriptors already carry pitch and loudness, so a decoder that turns curves
+into the controls of a *differentiable synthesizer* (harmonic amplitudes on the given pitch, and the
+magnitude response of time-varying filtered noise) needs only a small recurrent network running at the
+frame rate (86 frames/s), while the audio-rate work is a fixed bank of sinusoids and one inverse STFT.
+That makes it fast on a CPU (no network evaluation per sample), stable to train in minutes with a
+multi-resolution spectral loss, and interpretable: the harmonic/noise balance follows tone-likeness and
+noisiness directly. A learned impulse response (as DDSP's reverb) adds the room and body resonance that
+frame-wise controls cannot carry.
+
+Signal flow (one line per module)::
+
+    curves [B, 7, T] -> normalize -> conv -> GRU -> MLP -> (amplitude, harmonic mix, noise magnitudes)
+    pitch curve -> phase -> harmonic bank (K partials, masked above Nyquist) -> harmonic audio
+    complex Gaussian frames x noise magnitudes -> inverse STFT -> noise audio
+    harmonic + noise -> learned impulse response (FFT convolution) -> audio [B, N]
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from flowsynth.impact.descriptors import DESCRIPTOR_NAMES
+
+__all__ = ["ImpactGenerator", "normalize_curves"]
+
+_PITCH_ROW = DESCRIPTOR_NAMES.index("pitch")
+
+
+def normalize_curves(curves: Tensor) -> Tensor:
+    """Maps raw descriptor curves [B, 7, T] (dB, ratios, octaves, Hz) to roughly [0, 1] each.
+
+    Loudness: (dB + 100) / 100; ratios unchanged; richness: octaves / 3; brightness and pitch:
+    log2(f / 20 Hz) / 10 (20 Hz -> 0, 20 kHz -> 1).
+
+    >>> x = torch.tensor([[[-100.0], [0.5], [0.5], [0.5], [1.5], [640.0], [20.0]]])
+    >>> normalize_curves(x).flatten().tolist()
+    [0.0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.0]
+    """
+    if curves.ndim != 3 or curves.shape[1] != len(DESCRIPTOR_NAMES):
+        raise ValueError(f"curves must have shape [batch, {len(DESCRIPTOR_NAMES)}, frames], got {tuple(curves.shape)}")
+    loudness, ratios, richness, frequencies = curves[:, :1], curves[:, 1:4], curves[:, 4:5], curves[:, 5:7]
+    log_frequencies = torch.log2(frequencies.clamp(min=1.0) / 20.0) / 10.0
+    return torch.cat([(loudness + 100.0) / 100.0, ratios, richness / 3.0, log_frequencies], dim=1)
+
+
+def _exp_sigmoid(x: Tensor) -> Tensor:
+    """DDSP's positive output nonlinearity: 2 sigmoid(x)^ln(10) + 1e-7."""
+    return 2.0 * torch.sigmoid(x) ** math.log(10.0) + 1e-7
+
+
+def upsample(frames: Tensor, num_samples: int, hop_length: int) -> Tensor:
+    """Linear interpolation of frame values [B, C, T] (frame t at sample t * hop) to [B, C, num_samples].
+
+    >>> upsample(torch.tensor([[[0.0, 1.0]]]), 5, 4).tolist()
+    [[[0.0, 0.25, 0.5, 0.75, 1.0]]]
+    """
+    span = (frames.shape[-1] - 1) * hop_length + 1
+    out = F.interpolate(frames, size=span, mode="linear", align_corners=True) if frames.shape[-1] > 1 else frames
+    if out.shape[-1] >= num_samples:
+        return out[..., :num_samples]
+    return F.pad(out, (0, num_samples - out.shape[-1]), mode="replicate")
+
+
+class ImpactGenerator(nn.Module):
+    """Impact generator: descriptor-conditioned harmonic-plus-noise decoder (a DDSP-style Neurorack).
+
+    Arguments:
+        sample_rate: Output sample rate in Hz.
+        hop_length: Samples between descriptor frames (the curves' frame grid).
+        hidden_size: Width of the convolution, GRU and MLP.
+        num_harmonics: Partials of the harmonic bank.
+        noise_fft: FFT size of the filtered-noise branch (its hop is a quarter of it).
+        ir_length: Samples of the learned impulse response (0: none).
+
+    >>> model = ImpactGenerator(hidden_size=16, num_harmonics=4, noise_fft=64, ir_length=32)
+    >>> curves = torch.tensor([[-20.0, 0.2, 0.3, 0.8, 1.0, 800.0, 220.0]]).repeat(10, 1).T[None]
+    >>> model(curves, seed=0).shape
+    torch.Size([1, 2304])
+    """
+
+    window: Tensor
+    harmonic_numbers: Tensor
+
+    def __init__(
+        self,
+        sample_rate: int = 22050,
+        hop_length: int = 256,
+        hidden_size: int = 128,
+        num_harmonics: int = 48,
+        noise_fft: int = 512,
+        ir_length: int = 4096,
+    ) -> None:
+        super().__init__()
+        if noise_fft % 4 or hop_length % (noise_fft // 4):
+            raise ValueError(f"noise_fft must be a multiple of 4 whose quarter divides hop_length, got {noise_fft}")
+        self.kwargs = dict(
+            sample_rate=sample_rate,
+            hop_length=hop_length,
+            hidden_size=hidden_size,
+            num_harmonics=num_harmonics,
+            noise_fft=noise_fft,
+            ir_length=ir_length,
+        )
+        self.sample_rate, self.hop_length = sample_rate, hop_length
+        self.num_harmonics, self.noise_fft = num_harmonics, noise_fft
+        n_in = len(DESCRIPTOR_NAMES)
+        self.conv = nn.Conv1d(n_in, hidden_size, kernel_size=3, padding=1)
+        self.gru = nn.GRU(hidden_size, hidden_size, batch_first=True)
+        self.mlp = nn.Sequential(nn.Linear(hidden_size + n_in, hidden_size), nn.LeakyReLU(0.1))
+        self.amplitude_head = nn.Linear(hidden_size, 1 + num_harmonics)
+        self.noise_head = nn.Linear(hidden_size, noise_fft // 2 + 1)
+        self.ir = nn.Parameter(torch.zeros(ir_length)) if ir_length else None
+        self.register_buffer("window", torch.hann_window(noise_fft), persistent=False)
+        self.register_buffer(
+            "harmonic_numbers", torch.arange(1, num_harmonics + 1, dtype=torch.float32), persistent=False
+        )
+        with torch.no_grad():
+            self.noise_head.bias.fill_(-5.0)
+
+    @property
+    def num_parameters(self) -> int:
+        """Number of trainable values."""
+        return sum(p.numel() for p in self.parameters())
+
+    def controls(self, curves: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Frame-rate synthesis controls of raw curves [B, 7, T].
+
+        Returns:
+            ``(amplitude [B, 1, T], harmonic_mix [B, K, T], noise_magnitude [B, noise_fft // 2 + 1, T])``.
+        """
+        x = normalize_curves(curves)
+        h = F.leaky_relu(self.conv(x), 0.1).transpose(1, 2)
+        h, _ = self.gru(h)
+        h = self.mlp(torch.cat([h, x.transpose(1, 2)], dim=2))
+        amplitudes = self.amplitude_head(h).transpose(1, 2)
+        amplitude, logits = _exp_sigmoid(amplitudes[:, :1]), amplitudes[:, 1:]
+        above_nyquist = curves[:, _PITCH_ROW : _PITCH_ROW + 1] * self.harmonic_numbers[:, None] >= self.sample_rate / 2
+        harmonic_mix = torch.softmax(logits.masked_fill(above_nyquist, -1e4), dim=1) * (~above_nyquist)
+        return amplitude, harmonic_mix, _exp_sigmoid(self.noise_head(h)).transpose(1, 2)
+
+    def harmonic(self, amplitude: Tensor, harmonic_mix: Tensor, pitch_hz: Tensor, num_samples: int) -> Tensor:
+        """Harmonic bank: [B, N] from frame-rate amplitude, mix and pitch [B, T]."""
+        f0 = upsample(pitch_hz[:, None], num_samples, self.hop_length)[:, 0]
+        phase = torch.cumsum(2.0 * math.pi * f0.double() / self.sample_rate, dim=1)
+        phase = torch.remainder(phase, 2.0 * math.pi).float()
+        weights = upsample(amplitude * harmonic_mix, num_samples, self.hop_length)
+        return (weights * torch.sin(self.harmonic_numbers[None, :, None] * phase[:, None, :])).sum(dim=1)
+
+    def noise(self, magnitude: Tensor, num_samples: int, generator: torch.Generator) -> Tensor:
+        """Filtered noise: complex Gaussian STFT frames shaped by ``magnitude`` [B, bins, T], inverse STFT."""
+        hop = self.noise_fft // 4
+        num_frames = num_samples // hop + 1
+        factor = self.hop_length // hop
+        magnitude = upsample(magnitude, (magnitude.shape[-1] - 1) * factor + 1, factor)
+        magnitude = F.pad(magnitude, (0, max(0, num_frames - magnitude.shape[-1])), mode="replicate")[..., :num_frames]
+        shape = (magnitude.shape[0], magnitude.shape[1], num_frames, 2)
+        gaussian = torch.randn(shape, generator=generator, device=magnitude.device)
+        spectrum = torch.view_as_complex(gaussian) * (magnitude * math.sqrt(self.noise_fft))
+        return torch.istft(spectrum, self.noise_fft, hop, window=self.window, center=True, length=num_samples)
+
+    def reverb(self, audio: Tensor) -> Tensor:
+        """Dry signal plus its convolution with the learned impulse response (same length)."""
+        if self.ir is None:
+            return audio
+        n = audio.shape[-1] + self.ir.shape[0]
+        size = 1 << (n - 1).bit_length()
+        wet = torch.fft.irfft(torch.fft.rfft(audio, size) * torch.fft.rfft(self.ir, size), size)
+        return audio + wet[..., : audio.shape[-1]]
+
+    def forward(self, curves: Tensor, num_samples: int | None = None, seed: int = 0) -> Tensor:
+        """Generates audio [B, num_samples] from raw descriptor curves [B, 7, T].
+
+        Args:
+            curves: Raw curves in the units of :data:`~flowsynth.impact.descriptors.DESCRIPTORS`.
+            num_samples: Output length; default ``(T - 1) * hop_length``.
+            seed: Seed of the noise branch (same seed, same sound).
+        """
+        num_samples = num_samples or (curves.shape[-1] - 1) * self.hop_length
+        generator = torch.Generator(device=curves.device).manual_seed(seed)
+        amplitude, harmonic_mix, noise_magnitude = self.controls(curves)
+        pitch_hz = curves[:, _PITCH_ROW]
+        audio = self.harmonic(amplitude, harmonic_mix, pitch_hz, num_samples)
+        audio = audio + self.noise(noise_magnitude, num_samples, generator)
+        return self.reverb(audio)
