@@ -18,7 +18,7 @@ sound gives 0 for every descriptor but ``loudness_db`` (-120).
 * ``effective_duration_s``: time the RMS envelope spends at or above 40% of its peak (Peeters, 2004).
 * ``percussiveness``: ``1 - min(effective_duration_s / 0.5 s, 1)``: 0 for a sound that stays near
   its peak for half a second or more (a held note, slow attack or not), near 1 for a short hit.
-* ``harmonicity``: periodicity, Boersma's (1993) normalized autocorrelation: per frame (Hann 2048,
+* ``harmonicity``: periodicity, Boersma's (1993) normalized autocorrelation: per frame (Hann 2048, hop 2048,
   zero-padded to 4096) the autocorrelation divided by the window's and by its value at lag 0; the
   maximum over lags of periods 1 ms to 20 ms (50 to 1000 Hz), past the first lag where it drops to 0,
   clipped to [0, 1]; energy-weighted mean over frames. Near 1 for a periodic tone, near 0 for noise.
@@ -49,6 +49,7 @@ __all__ = [
 ]
 
 N_FFT, HOP_LENGTH = 2048, 512
+HARMONICITY_HOP = 2048
 ENVELOPE_WINDOW, ENVELOPE_HOP = 256, 128
 FLUX_N_MELS = 40
 EFFECTIVE_LEVEL = 0.4
@@ -133,8 +134,12 @@ def _percussiveness(effective_duration_s: Tensor, envelope: Tensor) -> Tensor:
 
 
 def _autocorrelation(batch: Tensor) -> tuple[Tensor, Tensor]:
-    """Per-frame autocorrelation ``[B, lags, T]`` (Hann 2048 in 4096 zero-padded frames), divided by the window's."""
-    spectrum = stft(batch, 2 * N_FFT, HOP_LENGTH, win_length=N_FFT)
+    """Per-frame autocorrelation ``[B, lags, T]`` (Hann 2048 in 4096 zero-padded frames), divided by the window's.
+
+    Frames hop by ``HARMONICITY_HOP`` (a whole window): an average over the sound needs no overlap,
+    and this is the costliest descriptor.
+    """
+    spectrum = stft(batch, 2 * N_FFT, HARMONICITY_HOP, win_length=N_FFT)
     lags = torch.fft.irfft(spectrum.abs().square(), n=2 * N_FFT, dim=-2)[:, :N_FFT]
     window = torch.hann_window(N_FFT, periodic=True, dtype=batch.dtype, device=batch.device)
     window_lags = torch.fft.irfft(torch.fft.rfft(window, n=2 * N_FFT).abs().square(), n=2 * N_FFT)[:N_FFT]
