@@ -36,8 +36,16 @@ lint: setup
 	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/mypy
 
-bench: setup
-	$(PY) bench/render_throughput.py --out bench/reports
+# torchsynth, for comparison only, in an environment of its own (it needs old setuptools and lightning)
+TORCHSYNTH_VENV := .venv-torchsynth
+$(TORCHSYNTH_VENV)/.installed:
+	python3 -m venv $(TORCHSYNTH_VENV)
+	$(TORCHSYNTH_VENV)/bin/pip install -q torch==2.13.0 "setuptools<81" "pytorch-lightning<1.9" torchsynth==1.0.2
+	@touch $@
+
+bench: setup $(TORCHSYNTH_VENV)/.installed
+	$(PY) bench/render_throughput.py --out bench/reports --torchsynth-python $(TORCHSYNTH_VENV)/bin/python
+	$(PY) bench/dataset_time.py --out bench/reports
 
 clean:
 	rm -rf $(VENV) out .pytest_cache
