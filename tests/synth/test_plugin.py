@@ -127,3 +127,15 @@ def test_file_that_is_not_a_plugin(tmp_path: Path) -> None:
 def test_bad_options() -> None:
     with pytest.raises(ValueError, match="reset must be 'preroll' or 'reload', got 'never'"):
         PluginSynth(AMSYNTH_PATH, reset="never")  # type: ignore[arg-type]
+
+
+def test_discrete_parameters_from_the_plugin_description() -> None:
+    """amsynth's VST2 declares no steps; a plugin that does gets choices (pure mapping of its description)."""
+    from flowsynth.synth.plugin import _param
+
+    mode = {"index": 3, "label": "", "isDiscrete": True, "numSteps": 3, "valueStrings": ["a", "b", "c"], "value": 0.5}
+    param = _param("mode", mode)
+    assert param.choices == ("a", "b", "c") and param.default == 1
+    unnamed = _param("steps", dict(mode, valueStrings=[], numSteps=4))
+    assert unnamed.choices == ("0", "1", "2", "3")
+    assert _param("cutoff", dict(mode, isDiscrete=False, label="Hz")).units == "Hz"

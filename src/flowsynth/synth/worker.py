@@ -26,6 +26,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import weakref
 from collections import deque
@@ -155,6 +156,7 @@ class WorkerPool:
         if self.num_workers < 1:
             raise ValueError(f"num_workers must be at least 1, got {num_workers}")
         self._workers: list[_Worker] = []
+        self._lock = threading.RLock()  # one job at a time: threads that share a pool take turns
         _POOLS.add(self)
 
     def __enter__(self) -> WorkerPool:
@@ -169,8 +171,9 @@ class WorkerPool:
 
     def close(self) -> None:
         """Stops every worker and waits for it to end."""
-        while self._workers:
-            self._workers.pop().stop()
+        with self._lock:
+            while self._workers:
+                self._workers.pop().stop()
 
     def _worker(self) -> _Worker:
         """An idle worker (a new one while there are fewer than ``num_workers``)."""
@@ -188,6 +191,10 @@ class WorkerPool:
         Raises:
             RenderError: If the engine cannot be loaded, the call raises, or the worker dies or hangs.
         """
+        with self._lock:
+            return self._call(spec, sample_rate, method, args, timeout_s)
+
+    def _call(self, spec: EngineSpec, sample_rate: int, method: str, args: tuple, timeout_s: float) -> Any:
         worker = self._workers[0] if self._workers else self._worker()
         worker.send(("call", spec.factory, spec.options, spec.key, sample_rate, method, args))
         try:
@@ -227,8 +234,8 @@ class WorkerPool:
         """
         if on_error not in ("raise", "nan"):
             raise ValueError(f"on_error must be 'raise' or 'nan', got {on_error!r}")
-        job = _Job(self, spec, np.asarray(values, dtype=np.float64), config, seed, on_error, timeout_s)
-        return job.run()
+        with self._lock:
+            return _Job(self, spec, np.asarray(values, dtype=np.float64), config, seed, on_error, timeout_s).run()
 
 
 class _Job:
