@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "flowsynth.cli.synths",
     "flowsynth.cli.dataset",
     "flowsynth.cli.demo",
+    "flowsynth.cli.models",
 )
 
 
