@@ -37,8 +37,8 @@ def adsr(t: Tensor, attack_s: Tensor, decay_s: Tensor, sustain: Tensor, release_
     Example:
         >>> one = torch.ones(1)
         >>> env = adsr(torch.tensor([0.0, 0.5, 1.0, 3.0]), 0.5 * one, one, 0.5 * one, one, note_s=2.0)
-        >>> env.round(decimals=2).tolist()
-        [[0.0, 1.0, 0.5, 0.0]]
+        >>> [round(v, 2) for v in env[0].tolist()]
+        [0.0, 1.0, 0.55, 0.01]
     """
     a, d, s, r = (v[:, None] for v in (attack_s, decay_s, sustain, release_s))
     held = _held(t[None, :], a, d, s)
