@@ -230,29 +230,27 @@ def _add_play(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_play(args: argparse.Namespace) -> int:
-    from flowsynth.impact.engine import EngineConfig, ImpactEngine
+    from flowsynth.impact.engine import EngineConfig
     from flowsynth.impact.generate import reference_names
     from flowsynth.impact.realtime import CvInput, MidiMap, Player, osc_dispatcher
 
     if args.list_devices:
         return _list_devices()
     names = reference_names()
-    impact, second = args.impact or names[0], args.second or args.impact or names[min(1, len(names) - 1)]
+    impact, second = args.impact or names[0], args.second or names[min(1, len(names) - 1)]
     instrument = _instrument(args, impact, second, args.sample_rate, 0)
     config = EngineConfig(instrument.output_rate, args.block_size, instrument.num_samples)
-    engine = ImpactEngine(instrument, config)
     device = int(args.device) if args.device and args.device.isdigit() else args.device
-    player = Player(engine, device, CvInput() if args.cv_input else None)
+    player = Player(instrument, config, device, CvInput() if args.cv_input else None)
+    engine = player.engine
     closers = []
     with player:
         if args.midi:
             import mido
 
-            closers.append(
-                mido.open_input(args.midi, callback=lambda m: MidiMap().handle(engine, m, player.renderer.wake))
-            )
+            closers.append(mido.open_input(args.midi, callback=lambda m: MidiMap().handle(engine, m, player.wake)))
         if args.osc_port:
-            closers.append(_serve_osc(osc_dispatcher(engine, player.renderer.wake), args.osc_port))
+            closers.append(_serve_osc(osc_dispatcher(engine, player.wake), args.osc_port))
         print(
             f"playing {impact} (gate 1) and its merge with {second} (gate 2) at {config.sample_rate} Hz, "
             f"block {config.block_size}; Ctrl-C to stop",

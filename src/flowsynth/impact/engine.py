@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["CV_NAMES", "EngineConfig", "ImpactEngine", "RenderFunction"]
+__all__ = ["CV_NAMES", "EngineConfig", "ImpactEngine", "RenderFunction", "shared_size"]
 
 #: The three CVs, in order: richness and noisiness edit the sound, degree sets gate 2's merge.
 CV_NAMES = ("richness", "noisiness", "degree")
@@ -61,8 +61,43 @@ class EngineConfig:
             raise ValueError("need block_size >= 1, impact_samples >= block_size and voices >= 1")
 
 
+def _layout(config: EngineConfig) -> dict[str, tuple[tuple[int, ...], type]]:
+    """Shapes and types of the state shared by the audio side and the render side."""
+    return {
+        "slots": ((2, config.slots, config.impact_samples), np.float32),
+        "uses": ((2, config.slots), np.int64),
+        "retired_at": ((2, config.slots), np.int64),
+        "published": ((2,), np.int64),
+        "cvs": ((len(CV_NAMES),), np.float64),
+        "rendered_cvs": ((len(CV_NAMES),), np.float64),
+        "counters": ((4,), np.int64),
+    }
+
+
+def shared_size(config: EngineConfig) -> int:
+    """Bytes of the shared state of an engine (see :meth:`ImpactEngine.attach`)."""
+    return sum(int(np.prod(shape)) * np.dtype(kind).itemsize for shape, kind in _layout(config).values())
+
+
+def _views(config: EngineConfig, buffer: memoryview | bytearray) -> dict[str, np.ndarray]:
+    views: dict[str, np.ndarray] = {}
+    offset = 0
+    for name, (shape, kind) in _layout(config).items():
+        count = int(np.prod(shape))
+        views[name] = np.frombuffer(buffer, dtype=kind, count=count, offset=offset).reshape(shape)
+        offset += count * np.dtype(kind).itemsize
+    return views
+
+
 class ImpactEngine:
     """Polyphonic player of rendered impacts driven by two gates and three CVs (see the module docstring).
+
+    Arguments:
+        render: Renders a gate's sound for CV values (used by :meth:`render_pending`).
+        config: Sizes of the preallocated state.
+        buffer: Memory for the shared state (``shared_size(config)`` bytes, e.g. a
+            ``multiprocessing.shared_memory.SharedMemory``'s ``buf``), so that another process can render
+            into it; by default a private buffer. A new buffer is initialized; see :meth:`attach`.
 
     >>> engine = ImpactEngine(lambda gate, cvs: np.full(512, 0.1 * gate, np.float32),
     ...                       EngineConfig(block_size=64, impact_samples=512))
@@ -75,16 +110,30 @@ class ImpactEngine:
     0.1
     """
 
-    def __init__(self, render: RenderFunction, config: EngineConfig | None = None) -> None:
-        self.config = c = config or EngineConfig()
+    def __init__(
+        self, render: RenderFunction, config: EngineConfig | None = None, buffer: memoryview | bytearray | None = None
+    ) -> None:
+        self._setup(render, config or EngineConfig(), buffer, initialize=True)
+
+    @classmethod
+    def attach(cls, render: RenderFunction, config: EngineConfig, buffer: memoryview | bytearray) -> ImpactEngine:
+        """An engine over an existing shared state (another process's render side); nothing is reset."""
+        engine = cls.__new__(cls)
+        engine._setup(render, config, buffer, initialize=False)
+        return engine
+
+    def _setup(self, render: RenderFunction, config: EngineConfig, buffer, initialize: bool) -> None:
+        self.config = c = config
         self._render = render
-        self._slots = np.zeros((2, c.slots, c.impact_samples), np.float32)
-        self._uses = np.zeros((2, c.slots), np.int64)
-        self._retired_at = np.full((2, c.slots), -(10**9), np.int64)
-        self._published = [-1, -1]
-        self._slot_cvs = np.full((2, c.slots, len(CV_NAMES)), np.nan)
-        self._cvs = np.full(len(CV_NAMES), 0.5)
-        self._rendered_cvs = np.full(len(CV_NAMES), np.nan)
+        self._bind(buffer if buffer is not None else bytearray(shared_size(c)))
+        if initialize:
+            self._slots.fill(0.0)
+            self._uses.fill(0)
+            self._retired_at.fill(-(10**9))
+            self._published.fill(-1)
+            self._cvs[:] = 0.5
+            self._rendered_cvs.fill(np.nan)
+            self._counters.fill(0)
         self._events: collections.deque[tuple[int, int]] = collections.deque()
         self._voice_gate = np.zeros(c.voices, np.int64)
         self._voice_slot = np.full(c.voices, -1, np.int64)
@@ -97,10 +146,40 @@ class ImpactEngine:
         self._fade_out = (1.0 - ramp).astype(np.float32)
         self._scratch = np.zeros(c.block_size, np.float32)
         self._mix = np.zeros(c.block_size, np.float32)
-        self.blocks_done = 0
-        self.triggers_played = 0
-        self.triggers_dropped = 0
-        self.renders = 0
+
+    def _bind(self, buffer: memoryview | bytearray) -> None:
+        state = _views(self.config, buffer)
+        self._slots, self._uses, self._retired_at = state["slots"], state["uses"], state["retired_at"]
+        self._published, self._cvs, self._rendered_cvs = state["published"], state["cvs"], state["rendered_cvs"]
+        self._counters = state["counters"]
+
+    def detach(self) -> None:
+        """Moves the state into a private copy, releasing an outside buffer (call with the stream stopped)."""
+        private = bytearray(shared_size(self.config))
+        copy = _views(self.config, private)
+        for name, view in copy.items():
+            view[...] = getattr(self, f"_{name}")
+        self._bind(private)
+
+    @property
+    def blocks_done(self) -> int:
+        """Blocks processed."""
+        return int(self._counters[0])
+
+    @property
+    def renders(self) -> int:
+        """Renders published (each renders both gates)."""
+        return int(self._counters[1])
+
+    @property
+    def triggers_played(self) -> int:
+        """Gates that started a voice."""
+        return int(self._counters[2])
+
+    @property
+    def triggers_dropped(self) -> int:
+        """Gates that came before anything was rendered."""
+        return int(self._counters[3])
 
     # -- control side -------------------------------------------------------------------------------------
     def trigger(self, gate: int, offset: int = 0) -> None:
@@ -132,18 +211,17 @@ class ImpactEngine:
             if slot < 0:
                 return False
             self._write_slot(gate_index, slot, self._render(gate_index + 1, values))
-            self._slot_cvs[gate_index, slot] = cvs
-            previous = self._published[gate_index]
+            previous = int(self._published[gate_index])
             self._published[gate_index] = slot
             if previous >= 0:
-                self._retired_at[gate_index, previous] = self.blocks_done
-        self._rendered_cvs = cvs
-        self.renders += 1
+                self._retired_at[gate_index, previous] = self._counters[0]
+        self._rendered_cvs[:] = cvs
+        self._counters[1] += 1
         return True
 
     def _free_slot(self, gate_index: int) -> int:
         """A slot neither published, played, nor retired less than two blocks ago (-1: none yet)."""
-        safe = self.blocks_done - 2
+        safe = self._counters[0] - 2
         for slot in np.argsort(self._retired_at[gate_index]):
             if (
                 slot != self._published[gate_index]
@@ -174,21 +252,21 @@ class ImpactEngine:
         mix *= self.config.gain
         for channel in range(out.shape[1]):
             out[:, channel] = mix
-        self.blocks_done += 1
+        self._counters[0] += 1
 
     def _start_voice(self, gate_index: int, offset: int) -> None:
         slot = self._published[gate_index]
         if slot < 0:
-            self.triggers_dropped += 1
+            self._counters[3] += 1
             return
         voice = self._voice_to_use()
         self._stop_voice(voice)
         self._voice_gate[voice] = gate_index
         self._voice_slot[voice] = slot
         self._voice_pos[voice] = -offset
-        self._voice_age[voice] = self.blocks_done * self.config.block_size + offset
+        self._voice_age[voice] = self._counters[0] * self.config.block_size + offset
         self._uses[gate_index, slot] += 1
-        self.triggers_played += 1
+        self._counters[2] += 1
 
     def _voice_to_use(self) -> int:
         """A silent voice, else the one started first."""
