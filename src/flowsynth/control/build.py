@@ -1,0 +1,137 @@
+"""Builds an :class:`~flowsynth.control.instrument.Instrument` from a checkpoint, with its measurements cached.
+
+Measuring the macros renders ``anchors x latent_size x steps`` sounds (about half a minute for a
+16-parameter model on one core), so the result is kept in a cache folder (``$FLOWSYNTH_CACHE``, else
+``$XDG_CACHE_HOME/flowsynth``, else ``~/.cache/flowsynth``) under a key made of the checkpoint's
+bytes, the preset source and the settings. Delete the folder to measure again.
+
+The preset bank (for loading presets, the map and the knobs' reference set) comes from a dataset
+(``data``), from presets (``"factory"`` or a JSON file), or else from ``random_presets`` seeded
+uniform parameter vectors named ``random #i``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from flowsynth.control.descriptors import DescriptorScale
+from flowsynth.control.instrument import Instrument
+from flowsynth.control.macros import AnalysisConfig, MacroSet, analyze_macros
+from flowsynth.control.map import PresetBank, preset_map
+from flowsynth.control.semantic import SemanticKnobs, fit_semantic_knobs
+from flowsynth.control.space import SoundSpace
+
+__all__ = ["CACHE_FORMAT", "ControlSetup", "build_instrument", "default_cache_dir"]
+
+CACHE_FORMAT = "flowsynth-control/1"
+#: Banks smaller than this are completed with random presets to measure the knobs.
+_MIN_REFERENCE = 16
+
+
+def default_cache_dir() -> Path:
+    """Where measurements are cached (see the module docstring)."""
+    if os.environ.get("FLOWSYNTH_CACHE"):
+        return Path(os.environ["FLOWSYNTH_CACHE"]) / "control"
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "flowsynth" / "control"
+
+
+@dataclass(frozen=True)
+class ControlSetup:
+    """Where an instrument's presets come from and how its knobs are measured.
+
+    Arguments:
+        data: A dataset file: its sounds are the preset bank (a seeded subset of ``bank_limit``).
+        presets: ``"factory"`` (the synth's banks) or a JSON preset file, when there is no dataset.
+        bank_limit: Most presets kept in the bank (and on the map).
+        random_presets: Size of the random bank used when there are neither data nor presets.
+        rendered_reference: Presets rendered to fit the measured semantic knobs when the bank has no
+            stored descriptors (a seeded subset).
+        analysis: How the macros are measured.
+        seed: Seed of the bank subset and the random bank.
+    """
+
+    data: str | None = None
+    presets: str | None = None
+    bank_limit: int = 2000
+    random_presets: int = 256
+    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
+    rendered_reference: int = 128
+    seed: int = 0
+
+    def bank(self, space: SoundSpace) -> PresetBank:
+        """The preset bank."""
+        if self.data:
+            return PresetBank.from_dataset(self.data, "all", self.bank_limit, self.seed)
+        if self.presets:
+            return PresetBank.from_presets(space, self.presets)
+        params = torch.rand(self.random_presets, space.num_params, generator=torch.Generator().manual_seed(self.seed))
+        return PresetBank([f"random #{i}" for i in range(len(params))], params)
+
+    def key(self, model_path: Path) -> str:
+        """The cache key: checkpoint bytes, preset source (path, size, time) and settings."""
+        digest = hashlib.sha256(model_path.read_bytes())
+        for source in (self.data, self.presets):
+            if source and Path(source).is_file():
+                stat = Path(source).stat()
+                digest.update(f"{Path(source).resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+        digest.update(json.dumps(asdict(self), sort_keys=True, default=str).encode() + CACHE_FORMAT.encode())
+        return digest.hexdigest()[:24]
+
+
+def build_instrument(
+    model_path: str | os.PathLike[str],
+    setup: ControlSetup | None = None,
+    cache_dir: Path | None = None,
+    use_cache: bool = True,
+    log=None,
+) -> Instrument:
+    """Loads a checkpoint and measures (or reads from the cache) its macro and semantic knobs.
+
+    Arguments:
+        model_path: The model checkpoint (a latent model).
+        setup: Preset source and measuring settings.
+        cache_dir: The cache folder (None: :func:`default_cache_dir`).
+        use_cache: Read and write the cache.
+        log: Called with progress lines (None: silent).
+    """
+    setup, path = setup or ControlSetup(), Path(model_path)
+    space = SoundSpace.from_checkpoint(path, seed=setup.seed)
+    bank = setup.bank(space)
+    placed = preset_map(space, bank)
+    cache = (cache_dir or default_cache_dir()) / f"{setup.key(path)}.json"
+    if use_cache and cache.is_file():
+        data = json.loads(cache.read_text())
+        if data.get("format") == CACHE_FORMAT:
+            return Instrument(
+                space, MacroSet.from_dict(data["macros"]), SemanticKnobs.from_dict(space, data["semantic"]), placed
+            )
+    reference = placed.latents
+    if len(reference) < _MIN_REFERENCE:
+        extra = ControlSetup(random_presets=setup.random_presets, seed=setup.seed).bank(space)
+        reference = torch.cat([reference, space.to_latent(extra.params)])
+    scale = DescriptorScale.fit(bank.descriptors) if bank.descriptors else None
+    if log:
+        steps = setup.analysis
+        log(f"measuring {space.latent_size} latent dimensions ({steps.anchors} anchors x {steps.steps} steps)...")
+    macros = analyze_macros(space, reference, setup.analysis, scale)
+    if log:
+        log("fitting the semantic knobs...")
+    if bank.descriptors:
+        semantic = fit_semantic_knobs(space, reference, bank.descriptors)
+    else:
+        order = torch.randperm(len(reference), generator=torch.Generator().manual_seed(setup.seed))
+        semantic = fit_semantic_knobs(space, reference[order[: setup.rendered_reference]])
+    if use_cache:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        payload = {"format": CACHE_FORMAT, "macros": macros.to_dict(), "semantic": semantic.to_dict()}
+        tmp = cache.with_name(cache.name + ".tmp")
+        tmp.write_text(json.dumps(payload))
+        os.replace(tmp, cache)
+    return Instrument(space, macros, semantic, placed)

@@ -1,0 +1,239 @@
+"""The instrument: one current sound (a latent) moved by macro and semantic knobs, presets, sounds and paths.
+
+Every interface (OSC, MIDI, web, CLI) drives one :class:`Instrument`. It is thread-safe (one lock),
+keeps the current latent and its parameters, and tells subscribers after each change (the audio
+engine re-renders, the web page refreshes). Knob moves cost one pass through ``latent_to_params``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from flowsynth.control.interpolate import InterpolationPath, latent_path_between
+from flowsynth.control.macros import MacroSet, check_knob
+from flowsynth.control.map import PresetBank, PresetMap
+from flowsynth.control.semantic import SemanticKnobs
+from flowsynth.control.space import SoundSpace
+from flowsynth.synth.presets import preset_to_json
+
+__all__ = ["Instrument"]
+
+#: Called with the new state version after every change (from the thread that made the change).
+Listener = Callable[[int], None]
+_MAX_PATH_STEPS = 257
+
+
+class Instrument:
+    """A playable sound over a model's latent space.
+
+    Arguments:
+        space: The model and synth.
+        macros: The macro knobs.
+        semantic: The semantic knobs.
+        preset_map: The preset bank on its map (None: no presets to load).
+        freeze: Freeze mode (see :mod:`flowsynth.control.macros`).
+    """
+
+    def __init__(
+        self,
+        space: SoundSpace,
+        macros: MacroSet,
+        semantic: SemanticKnobs,
+        preset_map: PresetMap | None = None,
+        freeze: bool = True,
+    ) -> None:
+        if macros.latent_size != space.latent_size:
+            raise ValueError(
+                f"macros are for a latent of size {macros.latent_size}, the model's is {space.latent_size}"
+            )
+        self.space, self.macros, self.semantic, self.map = space, macros, semantic, preset_map
+        self.freeze = bool(freeze)
+        self._lock = threading.RLock()
+        self._listeners: list[Listener] = []
+        self._path: tuple[Tensor, Tensor, str, str] | None = None
+        self.version = 0
+        self._set(macros.decode({}), "centre")
+
+    # -- reading ------------------------------------------------------------------------------
+
+    @property
+    def bank(self) -> PresetBank | None:
+        """The presets that can be loaded."""
+        return self.map.bank if self.map else None
+
+    @property
+    def latent(self) -> Tensor:
+        """The current latent ``[latent_size]`` (a copy)."""
+        with self._lock:
+            return self._z.clone()
+
+    @property
+    def params(self) -> Tensor:
+        """The current parameters ``[num_params]`` in [0, 1] (a copy)."""
+        with self._lock:
+            return self._params.clone()
+
+    @property
+    def name(self) -> str:
+        """Where the current sound comes from (a preset's name, ``"centre"``, a file's name, ...)."""
+        with self._lock:
+            return self._name
+
+    def state(self) -> dict[str, Any]:
+        """Everything an interface shows, JSON-ready."""
+        with self._lock:
+            z, params = self._z, self._params
+            knobs = self.macros.knob_values(z)
+            semantic = self.semantic.values(z[None])[0].tolist() if len(self.semantic) else []
+            xy = self.map.project(z[None])[0].tolist() if self.map else None
+            return {
+                "version": self.version,
+                "preset": self._name,
+                "freeze": self.freeze,
+                "latent": [round(float(v), 6) for v in z],
+                "params": [round(float(v), 6) for v in params],
+                "param_names": list(self.space.synth.space.learned),
+                "macros": [
+                    {
+                        "index": i,
+                        "dim": m.dim,
+                        "name": m.name,
+                        "label": m.label,
+                        "value": round(knobs[i], 6),
+                        "visible": i < self.macros.visible,
+                    }
+                    for i, m in enumerate(self.macros.macros)
+                ],
+                "semantic": [
+                    {
+                        "index": i,
+                        "name": k.name,
+                        "low": k.low,
+                        "high": k.high,
+                        "kind": k.kind,
+                        "value": round(semantic[i], 6),
+                    }
+                    for i, k in enumerate(self.semantic.knobs)
+                ],
+                "map_xy": xy,
+                "path": None if self._path is None else {"from": self._path[2], "to": self._path[3]},
+            }
+
+    def preset_json(self) -> dict[str, Any]:
+        """The current sound as a preset file (parameter values in units and normalized)."""
+        with self._lock:
+            data = preset_to_json(self.space.synth, self._params, self._name)
+            data["latent"] = [float(v) for v in self._z]
+            return data
+
+    def render(self, note: float | None = None) -> Tensor:
+        """The current sound ``[samples]`` under the model's render conditions (at ``note`` if given)."""
+        return torch.nan_to_num(self.space.render(self.params[None], note=note)[0])
+
+    # -- moving -------------------------------------------------------------------------------
+
+    def set_macros(self, values: Mapping[int, float]) -> Tensor:
+        """Sets macro knobs ``{index: value in [-1, 1]}``; returns the new parameters."""
+        with self._lock:
+            return self._set(self.macros.decode(values, self._z, self.freeze))
+
+    def set_macro(self, index: int, value: float) -> Tensor:
+        """Sets one macro knob; returns the new parameters."""
+        return self.set_macros({index: value})
+
+    def set_semantic(self, values: Mapping[int, float]) -> Tensor:
+        """Sets semantic knobs ``{index: value in [-1, 1]}``; returns the new parameters."""
+        with self._lock:
+            base = self._z if self.freeze else self.macros.decode({}, self._z, freeze=False)
+            return self._set(self.semantic.apply(base[None], values)[0])
+
+    def set_latent(self, z: Tensor, name: str = "latent") -> Tensor:
+        """Moves to latent ``z [latent_size]``; returns the new parameters."""
+        z = torch.as_tensor(z, dtype=torch.float32).reshape(-1)
+        if len(z) != self.space.latent_size or not torch.isfinite(z).all():
+            raise ValueError(f"a latent must be {self.space.latent_size} finite numbers, got {len(z)} values")
+        with self._lock:
+            return self._set(z, name)
+
+    def set_freeze(self, freeze: bool) -> None:
+        """Turns freeze mode on or off."""
+        with self._lock:
+            self.freeze = bool(freeze)
+            self._changed()
+
+    def load_params(self, params: Tensor, name: str = "preset") -> Tensor:
+        """Moves to the latent of parameters ``[num_params]``; returns the parameters it decodes to."""
+        params = torch.as_tensor(params, dtype=torch.float32).reshape(1, -1)
+        if params.shape[1] != self.space.num_params or not torch.isfinite(params).all():
+            raise ValueError(f"a preset must have {self.space.num_params} finite parameters, got {params.shape[1]}")
+        if params.min() < 0 or params.max() > 1:
+            raise ValueError("preset parameters must be normalized to [0, 1]")
+        return self.set_latent(self.space.to_latent(params)[0], name)
+
+    def load_preset(self, key: str | int) -> str:
+        """Loads a preset of the bank by index or name; returns its name."""
+        bank = self._require_bank()
+        row = bank.find(key)
+        self.load_params(bank.params[row], bank.names[row])
+        return bank.names[row]
+
+    def encode_sound(self, audio: Tensor, sample_rate: int, name: str = "sound") -> Tensor:
+        """Moves to the latent of a sound (the model's posterior mean); returns the new parameters."""
+        return self.set_latent(self.space.encode_audio(audio, sample_rate)[0], name)
+
+    def set_path(self, start: str | int, end: str | int, steps: int = 9) -> InterpolationPath:
+        """Defines the interpolation path between two presets of the bank; returns it sampled at ``steps``."""
+        if isinstance(steps, bool) or not isinstance(steps, int) or not 3 <= steps <= _MAX_PATH_STEPS:
+            raise ValueError(f"steps must be an integer in [3, {_MAX_PATH_STEPS}], got {steps!r}")
+        bank = self._require_bank()
+        rows = [bank.find(start), bank.find(end)]
+        z = self.space.to_latent(bank.params[rows])
+        with self._lock:
+            self._path = (z[0], z[1], bank.names[rows[0]], bank.names[rows[1]])
+            self._changed()
+        return latent_path_between(self.space, z[0], z[1], steps)
+
+    def morph(self, t: float) -> Tensor:
+        """Moves to position ``t`` in [0, 1] on the current path; returns the new parameters."""
+        t = (check_knob(2.0 * float(t) - 1.0, "path position (in [0, 1])") + 1.0) / 2.0
+        with self._lock:
+            if self._path is None:
+                raise ValueError("no interpolation path yet: define one between two presets first")
+            a, b, name_a, name_b = self._path
+            return self._set((1 - t) * a + t * b, f"{name_a} -> {name_b} @ {t:.3f}")
+
+    def subscribe(self, listener: Listener) -> None:
+        """Calls ``listener(version)`` after every change."""
+        with self._lock:
+            self._listeners.append(listener)
+
+    def unsubscribe(self, listener: Listener) -> None:
+        with self._lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+    # -- inside -------------------------------------------------------------------------------
+
+    def _require_bank(self) -> PresetBank:
+        if self.map is None:
+            raise ValueError("this instrument has no preset bank: start it with a dataset or presets")
+        return self.map.bank
+
+    def _set(self, z: Tensor, name: str | None = None) -> Tensor:
+        params = self.space.to_params(z.reshape(1, -1))[0]
+        with self._lock:
+            self._z, self._params = z.reshape(-1).clone(), params
+            if name is not None:
+                self._name = name
+            self._changed()
+            return params.clone()
+
+    def _changed(self) -> None:
+        self.version += 1
+        for listener in list(self._listeners):
+            listener(self.version)

@@ -1,0 +1,71 @@
+"""Semantic knobs: flow_dis's own coordinates, measured directions for the other models, and their measurement."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from flowsynth.control import SemanticKnobs, SoundSpace, evaluate_semantic, fit_semantic_knobs
+from flowsynth.control.descriptors import DescriptorScale
+from flowsynth.data import DatasetFile
+from flowsynth.training.tags import DESCRIPTOR_TAGS
+
+
+@pytest.fixture(scope="module")
+def measured(space: SoundSpace, dataset_path) -> SemanticKnobs:
+    data = DatasetFile(dataset_path)
+    params = torch.from_numpy(data.read("params"))
+    descriptors = {n: torch.from_numpy(data.read(f"descriptors/{n}")) for n in data.descriptor_names()}
+    return fit_semantic_knobs(space, space.to_latent(params), descriptors)
+
+
+def test_flow_dis_knobs_are_its_semantic_coordinates(dis_space: SoundSpace, reference: torch.Tensor) -> None:
+    knobs = fit_semantic_knobs(dis_space, reference)
+    assert [k.name for k in knobs.knobs] == ["dark / bright", "tonal / noisy"]
+    assert all(k.kind == "flow_dis" and k.descriptor for k in knobs.knobs)
+    z = reference[:3]
+    moved = knobs.apply(z, {0: 0.6})
+    before, after = dis_space.model.to_semantic(z), dis_space.model.to_semantic(moved)
+    assert torch.allclose(after[:, 0], torch.full((3,), 0.6 * knobs.knobs[0].span), atol=1e-4)
+    assert torch.allclose(after[:, 1:], before[:, 1:], atol=1e-4)
+    assert torch.allclose(knobs.values(moved)[:, 0], torch.full((3,), 0.6), atol=1e-4)
+
+
+def test_measured_knobs_move_along_one_unit_direction(measured: SemanticKnobs, reference: torch.Tensor) -> None:
+    assert [(k.low, k.high) for k in measured.knobs] == list(DESCRIPTOR_TAGS)
+    knob = measured.knobs[0]
+    u = torch.tensor(knob.direction)
+    assert float(u.norm()) == pytest.approx(1.0, abs=1e-5)
+    z = reference[:4]
+    moved = measured.apply(z, {0: -0.25})
+    assert torch.allclose(measured.values(moved)[:, 0], torch.full((4,), -0.25), atol=1e-4)
+    orthogonal = (moved - z) - ((moved - z) @ u)[:, None] * u
+    assert float(orthogonal.abs().max()) < 1e-4
+
+
+def test_measured_brightness_knob_follows_the_centroid_on_held_out_presets(
+    measured: SemanticKnobs, space: SoundSpace, dataset_path
+) -> None:
+    data = DatasetFile(dataset_path)
+    held_out = space.to_latent(torch.from_numpy(data.read("params", "test"))[:3])
+    scale = DescriptorScale.fit({n: torch.from_numpy(data.read(f"descriptors/{n}")) for n in data.descriptor_names()})
+    first = [k.descriptor for k in measured.knobs].index("centroid_hz")
+    only = SemanticKnobs(space, [measured.knobs[first]])
+    (report,) = evaluate_semantic(only, held_out, steps=5, scale=scale)
+    assert report["name"] == "dark / bright" and report["descriptor"] == "centroid_hz"
+    assert report["rho"]["mean"] > 0.5, report
+    assert report["leakage"]["mean"] >= 0 and set(report["per_descriptor_range"]) == set(scale.names)
+
+
+def test_knob_errors_say_what_is_accepted(measured: SemanticKnobs, reference: torch.Tensor) -> None:
+    with pytest.raises(ValueError, match=r"semantic knob index must be an integer in \[0, 5\]"):
+        measured.apply(reference[:1], {9: 0.0})
+    with pytest.raises(ValueError, match=r"semantic knob value must be in \[-1, 1\]"):
+        measured.apply(reference[:1], {0: -2.0})
+
+
+def test_knobs_round_trip_through_json(measured: SemanticKnobs, space: SoundSpace) -> None:
+    import json
+
+    again = SemanticKnobs.from_dict(space, json.loads(json.dumps(measured.to_dict())))
+    assert again.knobs == measured.knobs
