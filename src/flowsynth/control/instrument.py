@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from flowsynth.audio import load_audio
 from flowsynth.control.interpolate import InterpolationPath, latent_path_between
 from flowsynth.control.macros import MacroSet, check_knob
 from flowsynth.control.map import PresetBank, PresetMap
 from flowsynth.control.semantic import SemanticKnobs
 from flowsynth.control.space import SoundSpace
-from flowsynth.synth.presets import preset_to_json
+from flowsynth.synth.presets import preset_to_json, read_preset_file
 
 __all__ = ["Instrument"]
 
@@ -181,6 +183,20 @@ class Instrument:
         row = bank.find(key)
         self.load_params(bank.params[row], bank.names[row])
         return bank.names[row]
+
+    def resolve(self, spec: str | int) -> tuple[Tensor, str]:
+        """Parameters ``[num_params]`` and a name for a preset given as a bank index or name, a JSON preset
+        file, or a sound file (encoded with the model's posterior mean)."""
+        path = Path(str(spec))
+        if isinstance(spec, str) and path.is_file():
+            if path.suffix.lower() == ".json":
+                preset = read_preset_file(self.space.synth, path)[0]
+                return preset.vector.float(), preset.name or path.stem
+            audio = load_audio(path, self.space.sample_rate)
+            return self.space.to_params(self.space.encode_audio(audio, self.space.sample_rate))[0], path.stem
+        bank = self._require_bank()
+        row = bank.find(spec)
+        return bank.params[row], bank.names[row]
 
     def encode_sound(self, audio: Tensor, sample_rate: int, name: str = "sound") -> Tensor:
         """Moves to the latent of a sound (the model's posterior mean); returns the new parameters."""

@@ -10,7 +10,9 @@ sounds of both paths), so they are measured with the same ruler; lower is smooth
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import Tensor
@@ -19,7 +21,15 @@ from flowsynth.control.descriptors import DescriptorScale
 from flowsynth.control.space import SoundSpace
 from flowsynth.synth import RenderConfig
 
-__all__ = ["InterpolationPath", "compare_paths", "latent_path", "latent_path_between", "linear_path", "smoothness"]
+__all__ = [
+    "InterpolationPath",
+    "compare_paths",
+    "latent_path",
+    "latent_path_between",
+    "linear_path",
+    "save_comparison_plot",
+    "smoothness",
+]
 
 
 @dataclass(frozen=True)
@@ -118,3 +128,35 @@ def compare_paths(
         for i, p in enumerate(paths)
     }
     return report
+
+
+def save_comparison_plot(path: str | os.PathLike[str], report: dict, title: str = "") -> Path:
+    """Writes a PNG of each descriptor along the latent and the naive path (a report of :func:`compare_paths`)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = report["descriptors"]
+    columns = 4
+    rows = -(-len(names) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.6 * rows), squeeze=False)
+    t = torch.linspace(0, 1, report["steps"]).tolist()
+    for ax, name in zip(axes.flat, names, strict=False):
+        for kind, style in (("latent", "-o"), ("linear", "--s")):
+            label = f"{kind} (RMS d2 {report[kind][name]:.3f})"
+            ax.plot(t, report["paths"][kind]["descriptors"][name], style, markersize=3, label=label)
+        ax.set_title(name, fontsize=9)
+        ax.legend(fontsize=6)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(names) :]:
+        ax.axis("off")
+    figure.suptitle(title or f"latent path smoother on {report['smoother_on']} of {len(names)} descriptors")
+    figure.tight_layout()
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp.png")
+    figure.savefig(tmp, dpi=100)
+    plt.close(figure)
+    os.replace(tmp, out)
+    return out
