@@ -89,12 +89,25 @@ def test_silent_renders_are_dropped_and_counted(tmp_path: Path) -> None:
         assert (file["split"][:8] == 255).all()
 
 
+def children(pid: int) -> list[int]:
+    """Process ids whose parent is ``pid`` (from /proc)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
 def test_resume_after_kill_redoes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "k.h5"
     spec = job(n=48)
     script = (
         "import sys, json; from pathlib import Path; from flowsynth.data import RenderJob, render_dataset;"
-        "render_dataset(Path(sys.argv[1]), RenderJob(**json.loads(sys.argv[2])), progress=False)"
+        "render_dataset(Path(sys.argv[1]), RenderJob(**json.loads(sys.argv[2])), workers=2, progress=False)"
     )
     args = json.dumps(spec.__dict__)
     process = subprocess.Popen([sys.executable, "-c", script, str(out), args])
@@ -102,8 +115,14 @@ def test_resume_after_kill_redoes_nothing(tmp_path: Path, monkeypatch: pytest.Mo
     deadline = time.monotonic() + 120
     while len(list(parts.glob("chunk-*.npz"))) < 2 and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.05)
+    workers = children(process.pid)
+    assert workers, "the job should run in worker processes"
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers), "workers must not outlive a killed job"
     done_before = {p.name for p in parts.glob("chunk-*.npz")}
     assert 2 <= len(done_before) < 6, "the job should have been killed part way"
     assert not out.exists(), "a killed job must not leave a file that looks complete"

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
@@ -94,8 +96,16 @@ def _render_chunk(job: RenderJob, start: int, params: np.ndarray) -> dict[str, n
     return out
 
 
-def _init_worker() -> None:
+def _init_worker(parent_pid: int) -> None:
     torch.set_num_threads(1)
+    threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """Ends this worker when the job that started it is gone (killed), so no work runs orphaned."""
+    while os.getppid() == parent_pid:
+        time.sleep(0.5)
+    os._exit(1)
 
 
 def render_dataset(
@@ -199,7 +209,8 @@ def _run_local(tasks: list, workers: int):
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker) as pool:
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(os.getpid(),))
+    with pool:
         futures = [pool.submit(render_chunk, *task) for task in tasks]
         try:
             for future in as_completed(futures):
