@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "flowsynth.cli.dataset",
     "flowsynth.cli.demo",
     "flowsynth.cli.models",
+    "flowsynth.cli.match",
 )
 
 
