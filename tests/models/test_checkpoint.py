@@ -10,7 +10,7 @@ import torch
 
 from flowsynth.errors import CheckpointError
 from flowsynth.features.norm import FeatureNorm
-from flowsynth.models import load_checkpoint, load_model, save_model
+from flowsynth.models import build_model, load_checkpoint, load_model, load_shipped_model, save_model, shipped_models
 from flowsynth.models.checkpoint import FORMAT, atomic_save
 from flowsynth.synth import RenderConfig, get_synth
 
@@ -99,3 +99,16 @@ def test_unknown_model(tmp_path: Path) -> None:
     atomic_save(data, path)
     with pytest.raises(CheckpointError, match="unknown model 'gan'"):
         load_model(path)
+
+
+def test_default_flow_reg_checkpoint_stays_small(tmp_path: Path) -> None:
+    """The model shipped in the package must stay under 20 MB at the default sizes (32 parameters)."""
+    path = save_model(tmp_path / "model.pt", build_model("flow_reg", 32), SYNTH, RENDER)
+    assert path.stat().st_size < 20e6
+
+
+def test_shipped_models_load_or_are_named(tmp_path: Path) -> None:
+    for name in shipped_models():
+        assert load_shipped_model(name).infer(features(batch=1)).shape[0] == 1
+    with pytest.raises(CheckpointError, match="no shipped model 'nope'; shipped: "):
+        load_shipped_model("nope")

@@ -8,7 +8,7 @@ Checkpoints load with :func:`load_model` alone.
 
 from flowsynth.models.autoencoders import AE, VAE, WAE, VAEFlow
 from flowsynth.models.base import LatentModel, LossWeights, ParamModel
-from flowsynth.models.checkpoint import load_checkpoint, load_model, save_model
+from flowsynth.models.checkpoint import load_checkpoint, load_model, load_shipped_model, save_model, shipped_models
 from flowsynth.models.flow_models import DisentanglingFlowModel, RegressionFlowModel
 from flowsynth.models.registry import MODELS, available_models, build_model
 from flowsynth.models.regressors import CNNRegressor, MLPRegressor, ResNetRegressor
@@ -31,5 +31,7 @@ __all__ = [
     "build_model",
     "load_checkpoint",
     "load_model",
+    "load_shipped_model",
     "save_model",
+    "shipped_models",
 ]

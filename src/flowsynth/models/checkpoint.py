@@ -24,9 +24,21 @@ from flowsynth.errors import CheckpointError
 from flowsynth.models.base import ParamModel
 from flowsynth.models.registry import MODELS, build_model
 
-__all__ = ["FORMAT", "atomic_save", "load_checkpoint", "load_model", "model_checkpoint", "save_model"]
+__all__ = [
+    "FORMAT",
+    "SHIPPED_DIR",
+    "atomic_save",
+    "load_checkpoint",
+    "load_model",
+    "load_shipped_model",
+    "model_checkpoint",
+    "save_model",
+    "shipped_models",
+]
 
 FORMAT = "flowsynth-model/1"
+#: Where the package keeps its trained models (``NAME.pt``).
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "assets" / "models"
 _REQUIRED = ("model", "kwargs", "state_dict", "feature_norm", "synth", "render", "training")
 
 
@@ -123,3 +135,21 @@ def load_model(path: Path | str) -> ParamModel:
     model.eval()
     model.meta = {key: data[key] for key in ("synth", "render", "feature_norm", "training")} | {"path": str(path)}
     return model
+
+
+def shipped_models() -> list[str]:
+    """Names of the trained models shipped in the package (``flowsynth/assets/models/NAME.pt``)."""
+    return sorted(path.stem for path in SHIPPED_DIR.glob("*.pt"))
+
+
+def load_shipped_model(name: str) -> ParamModel:
+    """Loads a model shipped in the package by name (see :func:`shipped_models`).
+
+    Raises:
+        CheckpointError: no shipped model has that name.
+    """
+    path = SHIPPED_DIR / f"{name}.pt"
+    if not path.is_file():
+        known = ", ".join(shipped_models()) or "none"
+        raise CheckpointError(f"no shipped model {name!r}; shipped: {known}")
+    return load_model(path)
