@@ -112,6 +112,8 @@ def test_user_mistakes_are_one_line(tiny_dataset: Path, tmp_path: Path, capsys: 
     assert "epochs must be >= 1, got 0" in capsys.readouterr().err
     assert main(train_args(tiny_dataset, "flow_dis", tmp_path / "run2", "--tag-pairs", "soft:hard")) == 2
     assert "no tags for the pair soft:hard" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="give flow_dis's tag pairs with --tag-pairs"):
+        train(config(tiny_dataset, tmp_path / "run3", "flow_dis", model_args={"pairs": [["a", "b"]]}))
 
 
 def test_two_processes_train_data_parallel(tiny_dataset: Path, tmp_path: Path) -> None:

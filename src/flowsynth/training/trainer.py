@@ -122,6 +122,8 @@ class _Trainer:
     def _build_model(self) -> ParamModel:
         kwargs = dict(self.config.model_args)
         if self.config.model == "flow_dis":
+            if kwargs.get("pairs", self.config.tag_pairs) != self.config.tag_pairs:
+                raise ValueError("give flow_dis's tag pairs with --tag-pairs LOW:HIGH,..., not in --model-args")
             kwargs["pairs"] = self.config.tag_pairs
         torch.manual_seed(self.config.seed)
         model = build_model(self.config.model, self.data.num_params, **kwargs)
