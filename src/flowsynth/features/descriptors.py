@@ -33,7 +33,7 @@ import torch
 from torch import Tensor
 
 from flowsynth.features.logmel import SAMPLE_RATE
-from flowsynth.features.spectral import as_batch, mel_filterbank, stft
+from flowsynth.features.spectral import as_batch, mel_filterbank, power_of, stft
 
 __all__ = [
     "DESCRIPTORS",
@@ -71,7 +71,7 @@ _CHUNK = 32  # sounds per chunk in describe(), bounds memory for big batches
 
 
 def _magnitude(batch: Tensor) -> Tensor:
-    return stft(batch, N_FFT, HOP_LENGTH).abs()
+    return power_of(stft(batch, N_FFT, HOP_LENGTH)).sqrt()
 
 
 def _weighted_mean(values: Tensor, energy: Tensor) -> Tensor:
@@ -140,7 +140,7 @@ def _autocorrelation(batch: Tensor) -> tuple[Tensor, Tensor]:
     and this is the costliest descriptor.
     """
     spectrum = stft(batch, 2 * N_FFT, HARMONICITY_HOP, win_length=N_FFT)
-    lags = torch.fft.irfft(spectrum.abs().square(), n=2 * N_FFT, dim=-2)[:, :N_FFT]
+    lags = torch.fft.irfft(power_of(spectrum), n=2 * N_FFT, dim=-2)[:, :N_FFT]
     window = torch.hann_window(N_FFT, periodic=True, dtype=batch.dtype, device=batch.device)
     window_lags = torch.fft.irfft(torch.fft.rfft(window, n=2 * N_FFT).abs().square(), n=2 * N_FFT)[:N_FFT]
     return lags / (window_lags / window_lags[0])[:, None], lags[:, 0]
