@@ -129,3 +129,10 @@ def test_two_processes_train_data_parallel(tiny_dataset: Path, tmp_path: Path) -
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) == 2
     assert load_model(out / "model.pt").meta["training"]["world_size"] == 2
+
+
+def test_cli_offers_every_model() -> None:
+    from flowsynth.cli import models as cli_models
+    from flowsynth.models import available_models
+
+    assert list(cli_models._MODELS) == available_models()
