@@ -19,6 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_generate(commands)
     _add_render(commands)
     _add_play(commands)
+    _add_export(commands)
 
 
 def _add_describe(commands: argparse._SubParsersAction) -> None:
@@ -96,6 +97,8 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--valid-every", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--init", type=Path, help="start from this checkpoint's weights (a new run)")
+    p.add_argument("--noise-floor", type=float, default=0.05, help="noise kept in periodic frames (default 0.05)")
     p.set_defaults(func=_run_train)
 
 
@@ -112,8 +115,8 @@ def _run_train(args: argparse.Namespace) -> int:
         seed=args.seed,
         threads=args.threads,
     )
-    kwargs = {"hidden_size": args.hidden_size, "num_harmonics": args.harmonics}
-    summary = train(args.data, args.out, config, kwargs, log=lambda line: print(line, flush=True))
+    kwargs = {"hidden_size": args.hidden_size, "num_harmonics": args.harmonics, "noise_floor": args.noise_floor}
+    summary = train(args.data, args.out, config, kwargs, log=lambda line: print(line, flush=True), init=args.init)
     print(
         f"{args.out}: {summary['steps']} steps, best valid loss {summary['best_valid']:.3f}, "
         f"{summary['parameters']} parameters"
@@ -299,4 +302,25 @@ def _list_devices() -> int:
         print("MIDI inputs:", ", ".join(mido.get_input_names()) or "none")
     except (ImportError, OSError) as error:
         print(f"MIDI inputs: unavailable ({error})")
+    return 0
+
+
+def _add_export(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("export", help="export the generator as ONNX (run with --onnx by render and play)")
+    p.add_argument("--out", type=Path, required=True, help="ONNX file to write")
+    p.add_argument("--checkpoint", type=Path, help="generator checkpoint (default: the shipped one)")
+    p.set_defaults(func=_run_export)
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from flowsynth.impact.export import OnnxGenerator, export_onnx
+    from flowsynth.impact.generate import generate, reference_curves
+
+    model = _load_model(args.checkpoint)
+    path = export_onnx(model, args.out)
+    curves = reference_curves("snare", int(model.sample_rate))
+    difference = float(np.abs(generate(OnnxGenerator(path), curves) - generate(model, curves)).max())
+    print(f"{path}: {path.stat().st_size / 1024:.0f} KiB, largest difference from torch {difference:.2e}")
     return 0

@@ -167,6 +167,11 @@ class ImpactEngine:
         return int(self._counters[0])
 
     @property
+    def active_voices(self) -> int:
+        """Voices sounding now (read from the control side, not meant for the callback)."""
+        return int((self._voice_slot >= 0).sum())
+
+    @property
     def renders(self) -> int:
         """Renders published (each renders both gates)."""
         return int(self._counters[1])

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -25,6 +26,7 @@ from flowsynth.impact.descriptors import DESCRIPTOR_NAMES, DescriptorConfig, des
 from flowsynth.impact.model import ImpactGenerator
 
 __all__ = [
+    "Generator",
     "curves_of_audio",
     "default_generator",
     "edit_curves",
@@ -35,7 +37,16 @@ __all__ = [
 ]
 
 _ROW = {name: i for i, name in enumerate(DESCRIPTOR_NAMES)}
-_ASSETS = "flowsynth.assets.impact"
+_ASSETS = ("assets", "impact")
+
+
+class Generator(Protocol):
+    """What generation needs of a generator: :class:`ImpactGenerator` or an exported one."""
+
+    sample_rate: int
+    hop_length: int
+
+    def __call__(self, curves: Any, num_samples: int | None = None, seed: int = 0) -> Any: ...
 
 
 def _check_control(name: str, value: float) -> float:
@@ -93,13 +104,13 @@ def merge_curves(a: np.ndarray, b: np.ndarray, degree: float) -> np.ndarray:
 
 
 @torch.no_grad()
-def generate(model: ImpactGenerator, curves: np.ndarray, num_samples: int | None = None, seed: int = 0) -> np.ndarray:
+def generate(model: Generator, curves: np.ndarray, num_samples: int | None = None, seed: int = 0) -> np.ndarray:
     """Audio [N] (float32) of one set of curves [7, T]; ``seed`` fixes the noise."""
     curves = np.asarray(curves, dtype=np.float32)
     if curves.ndim != 2 or curves.shape[0] != len(DESCRIPTOR_NAMES):
         raise ValueError(f"curves must have shape [{len(DESCRIPTOR_NAMES)}, frames], got {curves.shape}")
     audio = model(torch.from_numpy(curves)[None], num_samples, seed=seed)[0]
-    return audio.numpy().astype(np.float32)
+    return np.asarray(audio.numpy() if isinstance(audio, torch.Tensor) else audio, dtype=np.float32)
 
 
 def curves_of_audio(audio: np.ndarray, spec: DatasetSpec | None = None) -> np.ndarray:
@@ -112,7 +123,7 @@ def curves_of_audio(audio: np.ndarray, spec: DatasetSpec | None = None) -> np.nd
 
 
 def _shipped(name: str) -> Path:
-    path = Path(str(resources.files(_ASSETS).joinpath(name)))
+    path = Path(str(resources.files("flowsynth").joinpath(*_ASSETS, name)))
     if not path.is_file():
         raise FileNotFoundError(f"the package's {name} is missing from {path.parent}; reinstall flowsynth")
     return path

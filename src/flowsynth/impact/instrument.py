@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from flowsynth.impact.generate import edit_curves, generate, merge_curves
-from flowsynth.impact.model import ImpactGenerator
+from flowsynth.impact.generate import Generator, edit_curves, generate, merge_curves
 
 __all__ = ["ImpactInstrument", "cv_to_control"]
 
@@ -35,7 +34,7 @@ class ImpactInstrument:
 
     def __init__(
         self,
-        model: ImpactGenerator,
+        model: Generator,
         first: np.ndarray,
         second: np.ndarray,
         output_rate: int | None = None,

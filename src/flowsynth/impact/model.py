@@ -13,6 +13,7 @@ frame-wise controls cannot carry.
 Signal flow (one line per module)::
 
     curves [B, 7, T] -> normalize -> conv -> GRU -> MLP -> (amplitude, harmonic mix, noise magnitudes)
+    voicing v(tone-likeness): amplitude x v, noise x (floor + (1 - floor)(1 - v))
     pitch curve -> phase -> harmonic bank (K partials, masked above Nyquist) -> harmonic audio
     complex Gaussian frames x noise magnitudes -> inverse STFT -> noise audio
     harmonic + noise -> learned impulse response (FFT convolution) -> audio [B, N]
@@ -21,16 +22,19 @@ Signal flow (one line per module)::
 from __future__ import annotations
 
 import math
+from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from flowsynth.impact.descriptors import DESCRIPTOR_NAMES
 
-__all__ = ["ImpactGenerator", "normalize_curves"]
+__all__ = ["ImpactGenerator", "harmonic_prior", "noise_frames", "normalize_curves", "upsample", "voicing_of"]
 
 _PITCH_ROW = DESCRIPTOR_NAMES.index("pitch")
+_TONE_ROW = DESCRIPTOR_NAMES.index("tone_likeness")
 
 
 def normalize_curves(curves: Tensor) -> Tensor:
@@ -48,6 +52,36 @@ def normalize_curves(curves: Tensor) -> Tensor:
     loudness, ratios, richness, frequencies = curves[:, :1], curves[:, 1:4], curves[:, 4:5], curves[:, 5:7]
     log_frequencies = torch.log2(frequencies.clamp(min=1.0) / 20.0) / 10.0
     return torch.cat([(loudness + 100.0) / 100.0, ratios, richness / 3.0, log_frequencies], dim=1)
+
+
+def noise_frames(shape: tuple[int, ...], seed: int) -> np.ndarray:
+    """Standard normal float32 values of ``shape`` from NumPy's PCG64 (the same in every runtime).
+
+    >>> noise_frames((2, 3), 0).shape
+    (2, 3)
+    """
+    return np.random.default_rng(seed).standard_normal(shape, dtype=np.float32)
+
+
+def voicing_of(tone_likeness: Tensor) -> Tensor:
+    """Soft voiced/unvoiced decision: 0 under tone-likeness 0.6, 1 above 0.9, linear between.
+
+    >>> [round(v, 3) for v in voicing_of(torch.tensor([0.3, 0.75, 0.95])).tolist()]
+    [0.0, 0.5, 1.0]
+    """
+    return ((tone_likeness - 0.6) / 0.3).clamp(0.0, 1.0)
+
+
+def harmonic_prior(num_harmonics: int) -> Tensor:
+    """Initial harmonic-mix logits: partial k weighs 1 / k^2, so a fresh bank sounds like a fundamental.
+
+    A uniform mix over many partials buzzes far from most drums' spectra, and training then silences
+    the harmonic branch for good instead of learning its mix.
+
+    >>> [round(p, 2) for p in torch.softmax(harmonic_prior(3), 0).tolist()]
+    [0.73, 0.18, 0.08]
+    """
+    return -2.0 * torch.log(torch.arange(1, num_harmonics + 1, dtype=torch.float32))
 
 
 def _exp_sigmoid(x: Tensor) -> Tensor:
@@ -78,6 +112,14 @@ class ImpactGenerator(nn.Module):
         num_harmonics: Partials of the harmonic bank.
         noise_fft: FFT size of the filtered-noise branch (its hop is a quarter of it).
         ir_length: Samples of the learned impulse response (0: none).
+        noise_floor: Share of the noise branch kept in fully periodic frames (see the voicing note below).
+
+    Voicing, as in neural source-filter models' voiced/unvoiced source switch: the harmonic amplitude is
+    multiplied by :func:`voicing_of` tone-likeness and the noise by ``noise_floor + (1 - noise_floor)
+    (1 - voicing)``. Without it, training settles on the filtered noise alone: cymbals and hats, whose
+    tone-likeness is middling and whose YIN pitch matches no partial, make the harmonic bank costly on
+    average, and the filtered noise can imitate a tonal frame's spectrum; the sound then stops following
+    pitch edits.
 
     >>> model = ImpactGenerator(hidden_size=16, num_harmonics=4, noise_fft=64, ir_length=32)
     >>> curves = torch.tensor([[-20.0, 0.2, 0.3, 0.8, 1.0, 800.0, 220.0]]).repeat(10, 1).T[None]
@@ -96,18 +138,21 @@ class ImpactGenerator(nn.Module):
         num_harmonics: int = 48,
         noise_fft: int = 512,
         ir_length: int = 4096,
+        noise_floor: float = 0.05,
     ) -> None:
         super().__init__()
         if noise_fft % 4 or hop_length % (noise_fft // 4):
             raise ValueError(f"noise_fft must be a multiple of 4 whose quarter divides hop_length, got {noise_fft}")
-        self.kwargs = dict(
+        self.kwargs: dict[str, Any] = dict(
             sample_rate=sample_rate,
             hop_length=hop_length,
             hidden_size=hidden_size,
             num_harmonics=num_harmonics,
             noise_fft=noise_fft,
             ir_length=ir_length,
+            noise_floor=noise_floor,
         )
+        self.noise_floor = noise_floor
         self.sample_rate, self.hop_length = sample_rate, hop_length
         self.num_harmonics, self.noise_fft = num_harmonics, noise_fft
         n_in = len(DESCRIPTOR_NAMES)
@@ -123,6 +168,8 @@ class ImpactGenerator(nn.Module):
         )
         with torch.no_grad():
             self.noise_head.bias.fill_(-5.0)
+            self.amplitude_head.bias[0] = -3.0
+            self.amplitude_head.bias[1:] = harmonic_prior(num_harmonics)
 
     @property
     def num_parameters(self) -> int:
@@ -140,10 +187,12 @@ class ImpactGenerator(nn.Module):
         h, _ = self.gru(h)
         h = self.mlp(torch.cat([h, x.transpose(1, 2)], dim=2))
         amplitudes = self.amplitude_head(h).transpose(1, 2)
-        amplitude, logits = _exp_sigmoid(amplitudes[:, :1]), amplitudes[:, 1:]
+        voicing = voicing_of(curves[:, _TONE_ROW : _TONE_ROW + 1])
+        amplitude, logits = _exp_sigmoid(amplitudes[:, :1]) * voicing, amplitudes[:, 1:]
         above_nyquist = curves[:, _PITCH_ROW : _PITCH_ROW + 1] * self.harmonic_numbers[:, None] >= self.sample_rate / 2
         harmonic_mix = torch.softmax(logits.masked_fill(above_nyquist, -1e4), dim=1) * (~above_nyquist)
-        return amplitude, harmonic_mix, _exp_sigmoid(self.noise_head(h)).transpose(1, 2)
+        noise_gain = self.noise_floor + (1.0 - self.noise_floor) * (1.0 - voicing)
+        return amplitude, harmonic_mix, _exp_sigmoid(self.noise_head(h)).transpose(1, 2) * noise_gain
 
     def harmonic(self, amplitude: Tensor, harmonic_mix: Tensor, pitch_hz: Tensor, num_samples: int) -> Tensor:
         """Harmonic bank: [B, N] from frame-rate amplitude, mix and pitch [B, T]."""
@@ -153,7 +202,7 @@ class ImpactGenerator(nn.Module):
         weights = upsample(amplitude * harmonic_mix, num_samples, self.hop_length)
         return (weights * torch.sin(self.harmonic_numbers[None, :, None] * phase[:, None, :])).sum(dim=1)
 
-    def noise(self, magnitude: Tensor, num_samples: int, generator: torch.Generator) -> Tensor:
+    def noise(self, magnitude: Tensor, num_samples: int, seed: int) -> Tensor:
         """Filtered noise: complex Gaussian STFT frames shaped by ``magnitude`` [B, bins, T], inverse STFT."""
         hop = self.noise_fft // 4
         num_frames = num_samples // hop + 1
@@ -161,7 +210,7 @@ class ImpactGenerator(nn.Module):
         magnitude = upsample(magnitude, (magnitude.shape[-1] - 1) * factor + 1, factor)
         magnitude = F.pad(magnitude, (0, max(0, num_frames - magnitude.shape[-1])), mode="replicate")[..., :num_frames]
         shape = (magnitude.shape[0], magnitude.shape[1], num_frames, 2)
-        gaussian = torch.randn(shape, generator=generator, device=magnitude.device)
+        gaussian = torch.from_numpy(noise_frames(shape, seed)).to(magnitude.device)
         spectrum = torch.view_as_complex(gaussian) * (magnitude * math.sqrt(self.noise_fft))
         return torch.istft(spectrum, self.noise_fft, hop, window=self.window, center=True, length=num_samples)
 
@@ -183,9 +232,8 @@ class ImpactGenerator(nn.Module):
             seed: Seed of the noise branch (same seed, same sound).
         """
         num_samples = num_samples or (curves.shape[-1] - 1) * self.hop_length
-        generator = torch.Generator(device=curves.device).manual_seed(seed)
         amplitude, harmonic_mix, noise_magnitude = self.controls(curves)
         pitch_hz = curves[:, _PITCH_ROW]
         audio = self.harmonic(amplitude, harmonic_mix, pitch_hz, num_samples)
-        audio = audio + self.noise(noise_magnitude, num_samples, generator)
+        audio = audio + self.noise(noise_magnitude, num_samples, seed)
         return self.reverb(audio)

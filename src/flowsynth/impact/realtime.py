@@ -192,7 +192,8 @@ class PlayStats:
     ``underruns`` are the stream's own output-underflow flags (the device was not fed in time, whatever the
     cause, a busy machine included); ``max_callback_s`` is the longest callback in wall-clock time (which
     includes time the OS gave to other processes) and ``max_callback_cpu_s`` the CPU time of the slowest
-    callback, the engine's own cost.
+    callback, the engine's own cost; ``over_budget_callbacks`` counts callbacks whose CPU time exceeded a
+    block.
     """
 
     blocks: int = 0
@@ -200,6 +201,7 @@ class PlayStats:
     late_callbacks: int = 0
     max_callback_s: float = 0.0
     max_callback_cpu_s: float = 0.0
+    over_budget_callbacks: int = 0
     triggers: int = 0
     renders: int = 0
     latencies_s: list[float] = field(default_factory=list)
@@ -286,7 +288,10 @@ class Player:
             self._recorded += n
         spent = time.monotonic() - began
         self.stats.max_callback_s = max(self.stats.max_callback_s, spent)
-        self.stats.max_callback_cpu_s = max(self.stats.max_callback_cpu_s, time.thread_time() - began_cpu)
+        cpu = time.thread_time() - began_cpu
+        self.stats.max_callback_cpu_s = max(self.stats.max_callback_cpu_s, cpu)
+        if cpu > self._period_s:
+            self.stats.over_budget_callbacks += 1
         if spent > self._period_s:
             self.stats.late_callbacks += 1
 

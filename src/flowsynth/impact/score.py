@@ -7,6 +7,7 @@ A score is JSON::
      "cv": {"richness": [[0.0, 0.5], [2.0, 1.0]], "degree": [[0.0, 0.0], [4.0, 1.0]]},
      "seed": 0, "block_size": 256}
 
+``control_interval_s`` (default 0.05) is how often CVs are read while impacts sound.
 ``impact`` and ``second`` name shipped references or audio files (relative paths are taken from the score's
 folder). A CV curve is a list of ``[time_s, value]`` breakpoints joined linearly (held before the first and
 after the last); a CV without a curve stays at 0.5 (richness, noisiness) or 0 (degree).
@@ -40,6 +41,7 @@ class Score:
     cv: dict[str, tuple[tuple[float, float], ...]] = field(default_factory=dict)
     seed: int = 0
     block_size: int = 256
+    control_interval_s: float = 0.05
 
     def cv_value(self, name: str, time_s: float) -> float:
         """Value of a CV at a time (breakpoints joined linearly)."""
@@ -91,6 +93,7 @@ def parse_score(data: Any, folder: Path | None = None) -> Score:
         {name: _breakpoints(name, points) for name, points in curves.items()},
         int(data.get("seed", 0)),
         int(data.get("block_size", 256)),
+        float(data.get("control_interval_s", 0.05)),
     )
 
 
@@ -130,9 +133,11 @@ def render_score(
     impact_samples: int,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[np.ndarray, ImpactEngine]:
-    """Plays a score through the engine block by block; CVs are sampled at each block's start.
+    """Plays a score through the engine block by block, as the real-time engine would, but deterministically.
 
-    Renders happen synchronously between blocks, so the output depends only on the score and seed.
+    CVs are read every ``control_interval_s`` (at the start of a block) and at every gate; renders happen
+    synchronously between blocks and only when a voice sounds or a gate starts, so the output depends only
+    on the score and the seed.
 
     Returns:
         ``(audio [N] float32, the engine)`` (the engine holds counters: triggers, renders).
@@ -144,11 +149,14 @@ def render_score(
     out = np.zeros((num_blocks * block, 1), np.float32)
     starts = [(round(t * sample_rate), gate) for t, gate in score.gates]
     next_gate = 0
+    control_blocks = max(1, round(score.control_interval_s * sample_rate / block))
     for b in range(num_blocks):
         t0 = b * block
-        for name in CV_NAMES:
-            engine.set_cv(name, score.cv_value(name, t0 / sample_rate))
-        engine.render_pending()
+        gate_now = next_gate < len(starts) and starts[next_gate][0] < t0 + block
+        if gate_now or (b % control_blocks == 0 and engine.active_voices > 0):
+            for name in CV_NAMES:
+                engine.set_cv(name, score.cv_value(name, t0 / sample_rate))
+            engine.render_pending()
         while next_gate < len(starts) and starts[next_gate][0] < t0 + block:
             engine.trigger(starts[next_gate][1], max(0, starts[next_gate][0] - t0))
             next_gate += 1

@@ -34,6 +34,8 @@ __all__ = [
 ]
 
 CHECKPOINT_FORMAT = "flowsynth-impact-generator-1"
+#: Constructor kwargs that shape the weights (kept from the checkpoint when training starts from one).
+_STRUCTURE = ("sample_rate", "hop_length", "hidden_size", "num_harmonics", "noise_fft", "ir_length")
 
 
 def spectral_loss(x: Tensor, y: Tensor, fft_sizes: Sequence[int] = (2048, 1024, 512, 256, 128, 64)) -> Tensor:
@@ -153,8 +155,12 @@ def train(
     config: TrainConfig | None = None,
     model_kwargs: dict | None = None,
     log: Callable[[str], None] = print,
+    init: str | Path | None = None,
 ) -> dict:
     """Trains (or resumes, from ``out_dir/last.pt``) a generator; keeps ``last.pt``, ``best.pt``, ``rewind.pt``.
+
+    ``init`` starts a new run from a checkpoint's weights (its structure; ``model_kwargs`` may change
+    settings that own no weights, e.g. ``noise_floor``).
 
     Returns:
         Summary: steps done, best validation loss, parameter count, seconds spent in this call.
@@ -167,11 +173,11 @@ def train(
     train_set, valid_set = dataset.subset("train"), dataset.subset("valid")
     if len(train_set) == 0 or len(valid_set) == 0:
         raise ValueError(f"{data_path} needs clips in both the train and valid splits")
-    model, optimizer, step, best, meta = _start(out, config, model_kwargs or {}, dataset)
+    model, optimizer, step, best, meta = _start(out, config, model_kwargs or {}, dataset, init)
     return _loop(model, optimizer, step, best, meta, train_set, valid_set, out, config, log)
 
 
-def _start(out: Path, config: TrainConfig, model_kwargs: dict, dataset: ImpactDataset):
+def _start(out: Path, config: TrainConfig, model_kwargs: dict, dataset: ImpactDataset, init: str | Path | None):
     last = out / "last.pt"
     if last.is_file():
         state = load_checkpoint(last)
@@ -183,7 +189,12 @@ def _start(out: Path, config: TrainConfig, model_kwargs: dict, dataset: ImpactDa
         return model, optimizer, int(state["step"]), float(meta["best_valid"]), meta
     torch.manual_seed(config.seed)
     kwargs = {"sample_rate": dataset.sample_rate, "hop_length": dataset.descriptor_config.hop_length, **model_kwargs}
+    start = load_checkpoint(init) if init else None
+    if start is not None:
+        kwargs = {**start["kwargs"], **{k: v for k, v in model_kwargs.items() if k not in _STRUCTURE}}
     model = ImpactGenerator(**kwargs)
+    if start is not None:
+        model.load_state_dict(start["weights"])
     meta = {
         "train_config": json.dumps(asdict(config)),
         "descriptor_config": json.dumps(dataset.descriptor_config.to_dict()),

@@ -1,0 +1,189 @@
+"""Real-time behaviour of the impact instrument: speed on one core, trigger-to-sound latency, underruns.
+
+1. Real-time factor of generation (compute time / audio duration, 1 s impacts, one thread), torch and
+   ONNX, for every generator given (the first is the baseline the others are compared with).
+2. A simulated performance on a real JACK server (dummy driver, started here): random gates (Poisson)
+   and CV moves (random walk) for ``--minutes``; counts the stream's underflows, callbacks whose own CPU
+   time exceeded a block, and measures trigger-to-sound latency (wait for the next callback + the
+   stream's output latency). The machine's load average is recorded, since a busy machine can starve
+   the JACK server itself.
+
+    python bench/impact_realtime.py --minutes 10 [--checkpoint pruned.pt --label pruned ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from flowsynth.impact.engine import EngineConfig
+from flowsynth.impact.generate import default_generator, generate, reference_curves
+from flowsynth.impact.instrument import ImpactInstrument
+from flowsynth.impact.train import load_generator
+
+RATE, BLOCK = 22050, 256
+
+
+def real_time_factor(model, repeats: int) -> dict:
+    curves = reference_curves("snare")
+    seconds = (curves.shape[1] - 1) * 256 / RATE
+    generate(model, curves)
+    times = []
+    for i in range(repeats):
+        started = time.perf_counter()
+        generate(model, curves, seed=i)
+        times.append(time.perf_counter() - started)
+    return {"median_s": statistics.median(times), "rtf": statistics.median(times) / seconds, "repeats": repeats}
+
+
+def start_jack() -> tuple[subprocess.Popen, str]:
+    jackd = shutil.which("jackd")
+    if jackd is None:
+        raise SystemExit("jackd is not installed (Debian package jackd2)")
+    name = f"flowsynth-bench-{os.getpid()}"
+    server = subprocess.Popen([jackd, "--no-realtime", "-n", name, "-d", "dummy", "-r", str(RATE), "-p", str(BLOCK)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    os.environ.update(JACK_DEFAULT_SERVER=name, JACK_NO_START_SERVER="1")
+    time.sleep(1.0)
+    return server, name
+
+
+def jack_device() -> int:
+    import sounddevice
+
+    sounddevice._terminate()
+    sounddevice._initialize()
+    for api in sounddevice.query_hostapis():
+        if "JACK" in api["name"] and api["devices"]:
+            return int(api["default_output_device"])
+    raise SystemExit("sounddevice does not see the JACK server")
+
+
+def performance(model, minutes: float, seed: int, render_in: str) -> dict:
+    from flowsynth.impact.realtime import Player
+
+    instrument = ImpactInstrument(model, reference_curves("tom"), reference_curves("crash"))
+    player = Player(instrument, EngineConfig(RATE, BLOCK, instrument.num_samples), jack_device(), render_in=render_in)
+    rng = np.random.default_rng(seed)
+    load = []
+    moves = 0
+    with player:
+        started = time.monotonic()
+        next_move = started
+        while time.monotonic() - started < minutes * 60.0:
+            time.sleep(float(rng.exponential(0.25)))  # about 4 gates per second
+            player.trigger(int(rng.integers(1, 3)))
+            if time.monotonic() >= next_move:
+                for name in ("richness", "noisiness", "degree"):
+                    value = float(np.clip(player.engine.cvs[("richness", "noisiness", "degree").index(name)]
+                                          + rng.normal(0, 0.15), 0, 1))  # fmt: skip
+                    player.set_cv(name, value)
+                moves += 1
+                next_move += 0.5
+                load.append(os.getloadavg()[0])
+    s = player.stats
+    latencies = np.array(s.latencies_s) * 1000.0
+    return {
+        "minutes": minutes,
+        "render_in": render_in,
+        "blocks": s.blocks,
+        "underruns": s.underruns,
+        "late_callbacks_wall": s.late_callbacks,
+        "max_callback_ms": s.max_callback_s * 1000.0,
+        "max_callback_cpu_ms": s.max_callback_cpu_s * 1000.0,
+        "over_budget_callbacks": s.over_budget_callbacks,
+        "block_ms": BLOCK / RATE * 1000.0,
+        "triggers": s.triggers,
+        "cv_moves": moves,
+        "renders": s.renders,
+        "render_errors": s.render_errors,
+        "output_latency_ms": player.output_latency_s * 1000.0,
+        "latency_ms": {
+            "median": float(np.median(latencies)),
+            "p99": float(np.percentile(latencies, 99)),
+            "max": float(latencies.max()),
+        },
+        "load_average_mean": float(np.mean(load)) if load else float("nan"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", type=Path, action="append", default=[], help="extra generators to compare")
+    parser.add_argument("--label", action="append", default=[], help="a label per --checkpoint")
+    parser.add_argument("--minutes", type=float, default=10.0, help="length of each simulated performance")
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--render-in", default="process", choices=("process", "thread"))
+    parser.add_argument("--skip-performance", action="store_true")
+    parser.add_argument("--out", type=Path, default=Path("bench/reports"))
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    models = {"shipped": default_generator()}
+    for i, path in enumerate(args.checkpoint):
+        models[args.label[i] if i < len(args.label) else path.stem] = load_generator(path)[0]
+    from flowsynth.impact.export import OnnxGenerator, export_onnx
+
+    report: dict = {"conditions": f"{RATE} Hz, block {BLOCK}, 1 s impacts, torch threads 1, onnxruntime threads 1",
+                    "cpu_count": os.cpu_count(), "speed": {}, "performance": {}}  # fmt: skip
+    with tempfile.TemporaryDirectory() as folder:
+        for label, model in models.items():
+            onnx = OnnxGenerator(export_onnx(model, Path(folder) / f"{label}.onnx"))
+            report["speed"][label] = {
+                "parameters": model.num_parameters,
+                "torch": real_time_factor(model, args.repeats),
+                "onnx": real_time_factor(onnx, args.repeats),
+                "load_average": os.getloadavg()[0],
+            }
+            print(label, json.dumps(report["speed"][label]))
+    base = report["speed"]["shipped"]["torch"]["median_s"]
+    for entry in report["speed"].values():
+        entry["speedup_vs_shipped"] = base / entry["torch"]["median_s"]
+    if not args.skip_performance:
+        server, _ = start_jack()
+        try:
+            for label, model in models.items():
+                report["performance"][label] = performance(model, args.minutes, 0, args.render_in)
+                print(label, json.dumps(report["performance"][label]))
+        finally:
+            import sounddevice
+
+            sounddevice._terminate()
+            server.terminate()
+            server.wait(timeout=10)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "impact_realtime.json").write_text(json.dumps(report, indent=1))
+    (args.out / "impact_realtime.md").write_text(markdown(report))
+    print(markdown(report))
+
+
+def markdown(report: dict) -> str:
+    lines = ["# Impact instrument: real-time measurements\n", report["conditions"] + "\n",
+             "| generator | parameters | torch ms / 1 s | RTF torch | RTF ONNX | speed-up | load avg |",
+             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for label, s in report["speed"].items():
+        lines.append(f"| {label} | {s['parameters']} | {s['torch']['median_s'] * 1000:.1f} | {s['torch']['rtf']:.3f} | "
+                     f"{s['onnx']['rtf']:.3f} | {s['speedup_vs_shipped']:.2f}x | {s['load_average']:.1f} |")  # fmt: skip
+    if report["performance"]:
+        lines += ["\n| generator | minutes | blocks | underruns | callbacks > block (CPU) | max callback CPU ms | "
+                  "triggers | renders | latency median / p99 / max ms | load avg |", "|---" * 10 + "|"]  # fmt: skip
+        for label, p in report["performance"].items():
+            over = p["over_budget_callbacks"]
+            lat = p["latency_ms"]
+            lines.append(f"| {label} | {p['minutes']} | {p['blocks']} | {p['underruns']} | {over} | "
+                         f"{p['max_callback_cpu_ms']:.2f} | {p['triggers']} | {p['renders']} | "
+                         f"{lat['median']:.1f} / {lat['p99']:.1f} / {lat['max']:.1f} | {p['load_average_mean']:.1f} |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()

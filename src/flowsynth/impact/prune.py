@@ -1,0 +1,127 @@
+"""Structured pruning of the impact generator: whole channels removed, for lottery-ticket rewinding.
+
+Channels are ranked by the L2 norms of their weights in a trained generator; a pruned generator is a
+smaller :class:`~flowsynth.impact.model.ImpactGenerator` (fewer hidden units, fewer harmonics) whose weights
+are cut out of any generator of the parent's structure: the trained one (plain pruning) or an early
+checkpoint of the same run (rewinding, Frankle et al. 2020), which is then retrained. Iterating
+prune -> rewind -> retrain composes :class:`Channels` so they always index the original generator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from flowsynth.impact.model import ImpactGenerator
+
+__all__ = ["Channels", "all_channels", "compose", "cut", "select_channels"]
+
+
+@dataclass(frozen=True)
+class Channels:
+    """Kept channel indices of each layer: convolution outputs, GRU units, MLP units, harmonics."""
+
+    conv: np.ndarray
+    gru: np.ndarray
+    mlp: np.ndarray
+    harmonics: np.ndarray
+
+    @property
+    def hidden_size(self) -> int:
+        return len(self.gru)
+
+
+def all_channels(model: ImpactGenerator) -> Channels:
+    """Every channel of a generator (the identity selection)."""
+    hidden, harmonics = int(model.kwargs["hidden_size"]), int(model.kwargs["num_harmonics"])
+    return Channels(*(np.arange(hidden),) * 3, np.arange(harmonics))
+
+
+def _first_linear(model: ImpactGenerator) -> nn.Linear:
+    layer = model.mlp[0]
+    assert isinstance(layer, nn.Linear)
+    return layer
+
+
+def _norms(weight: torch.Tensor, dim: int) -> np.ndarray:
+    """L2 norm over every axis but ``dim``."""
+    w = weight.detach().transpose(0, dim).reshape(weight.shape[dim], -1)
+    return w.norm(dim=1).numpy()
+
+
+def select_channels(model: ImpactGenerator, hidden_size: int, num_harmonics: int) -> Channels:
+    """The most important ``hidden_size`` channels of each hidden layer and the first ``num_harmonics`` harmonics.
+
+    A channel's importance is the product of the norms of its incoming and outgoing weights.
+
+    >>> model = ImpactGenerator(hidden_size=8, num_harmonics=4, noise_fft=64, ir_length=0)
+    >>> channels = select_channels(model, 4, 2)
+    >>> len(channels.gru), channels.harmonics.tolist()
+    (4, [0, 1])
+    """
+    full = int(model.kwargs["hidden_size"])
+    if not 1 <= hidden_size <= full or not 1 <= num_harmonics <= model.kwargs["num_harmonics"]:
+        raise ValueError(f"pruned sizes must be within the generator's ({full} hidden units), got {hidden_size}")
+    w_ih, w_hh = model.gru.weight_ih_l0, model.gru.weight_hh_l0
+    assert isinstance(w_ih, torch.Tensor) and isinstance(w_hh, torch.Tensor)
+    gates_in = (_norms(w_hh, 0) + _norms(w_ih, 0)).reshape(3, full).sum(axis=0)
+    mlp = _first_linear(model).weight
+    heads_out = _norms(model.amplitude_head.weight, 1) + _norms(model.noise_head.weight, 1)
+    scores = {
+        "conv": _norms(model.conv.weight, 0) * _norms(w_ih, 1),
+        "gru": gates_in * (_norms(w_hh, 1) + _norms(mlp[:, :full], 1)),
+        "mlp": _norms(mlp, 0) * heads_out,
+    }
+    keep = {name: np.sort(np.argsort(-score)[:hidden_size]) for name, score in scores.items()}
+    return Channels(keep["conv"], keep["gru"], keep["mlp"], np.arange(num_harmonics))
+
+
+def compose(outer: Channels, inner: Channels) -> Channels:
+    """``inner`` (indices into a pruned generator) expressed in the indices of the generator ``outer`` was cut from."""
+    return Channels(
+        outer.conv[inner.conv], outer.gru[inner.gru], outer.mlp[inner.mlp], outer.harmonics[inner.harmonics]
+    )
+
+
+def cut(source: ImpactGenerator, channels: Channels) -> ImpactGenerator:
+    """A smaller generator with ``source``'s weights at ``channels`` (indices into ``source``).
+
+    The harmonics kept must be the first ones (the bank's partial numbers stay 1..K).
+    """
+    if not np.array_equal(channels.harmonics, np.arange(len(channels.harmonics))):
+        raise ValueError("only the first harmonics can be kept (partials 1..K)")
+    if not len(channels.conv) == len(channels.gru) == len(channels.mlp):
+        raise ValueError("the three hidden layers must keep the same number of channels")
+    kwargs = {**source.kwargs, "hidden_size": channels.hidden_size, "num_harmonics": len(channels.harmonics)}
+    pruned = ImpactGenerator(**kwargs)
+    pruned.load_state_dict(_cut_state(source, channels))
+    return pruned.eval()
+
+
+def _cut_state(source: ImpactGenerator, c: Channels) -> dict[str, torch.Tensor]:
+    full = int(source.kwargs["hidden_size"])
+    state = {k: v.detach().clone() for k, v in source.state_dict().items()}
+    a, b, m = (torch.as_tensor(x, dtype=torch.long) for x in (c.conv, c.gru, c.mlp))
+    rows = torch.cat([b, b + full, b + 2 * full])
+    heads = torch.cat([torch.zeros(1, dtype=torch.long), 1 + torch.as_tensor(c.harmonics, dtype=torch.long)])
+    mlp_cols = torch.cat([b, full + torch.arange(state["mlp.0.weight"].shape[1] - full)])
+    out = {
+        "conv.weight": state["conv.weight"][a],
+        "conv.bias": state["conv.bias"][a],
+        "gru.weight_ih_l0": state["gru.weight_ih_l0"][rows][:, a],
+        "gru.weight_hh_l0": state["gru.weight_hh_l0"][rows][:, b],
+        "gru.bias_ih_l0": state["gru.bias_ih_l0"][rows],
+        "gru.bias_hh_l0": state["gru.bias_hh_l0"][rows],
+        "mlp.0.weight": state["mlp.0.weight"][m][:, mlp_cols],
+        "mlp.0.bias": state["mlp.0.bias"][m],
+        "amplitude_head.weight": state["amplitude_head.weight"][heads][:, m],
+        "amplitude_head.bias": state["amplitude_head.bias"][heads],
+        "noise_head.weight": state["noise_head.weight"][:, m],
+        "noise_head.bias": state["noise_head.bias"],
+    }
+    if "ir" in state:
+        out["ir"] = state["ir"]
+    return out
