@@ -26,7 +26,9 @@ def test_instrument_notes_are_played_at_their_pitch(render_gm_note, program: int
     assert abs(target.pitch.midi - note) < 0.5
     assert target.audio.shape == (CONFIG.num_samples,)
     assert math.isclose(20 * math.log10(float(target.audio.abs().max())), TARGET_PEAK_DB, abs_tol=0.01)
-    assert target.config.note_s == CONFIG.note_s and target.config.render_s == CONFIG.render_s
+    assert target.config.render_s == CONFIG.render_s
+    assert 0.3 < target.config.note_s < 2.5  # "auto": the note is held about 1 s, then rings
+    assert prepare_target(render_gm_note(program, note), CONFIG, hold="model").config.note_s == CONFIG.note_s
 
 
 def test_drum_hits_are_unpitched_and_played_at_the_reference_note(drum_paths: dict[str, Path]) -> None:
@@ -62,9 +64,11 @@ def test_samples_in_memory_at_another_rate(render_gm_note) -> None:
 
 
 def test_forced_note_and_hold(render_gm_note) -> None:
-    target = prepare_target(render_gm_note(73, 72), CONFIG, note=60, hold="auto")
-    assert target.config.note == 60
-    assert 0.5 < target.config.note_s < 2.0  # the flute note is held 1 s
+    target = prepare_target(render_gm_note(73, 72), CONFIG, note=60, hold=1.5)
+    assert target.config.note == 60 and target.config.note_s == 1.5
+    assert 0.8 < prepare_target(render_gm_note(73, 72), CONFIG).config.note_s < 1.3  # the flute is held 1 s
+    with pytest.raises(ValueError, match="hold must be"):
+        prepare_target(render_gm_note(73, 72), CONFIG, hold="sometimes")
 
 
 def _write(path: Path, samples: np.ndarray, rate: int = 22050, subtype: str = "PCM_16") -> Path:

@@ -49,7 +49,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="auto",
         help="refinement (auto: gradient if possible)",
     )
-    parser.add_argument("--hold", type=_hold, default="model", help="note hold time: model, auto (the target's), or s")
+    parser.add_argument(
+        "--hold", type=_hold, default="auto", help="note hold time: auto (the target's), model, or seconds"
+    )
     parser.add_argument("--note", type=float, help="MIDI note to play the synth at (default: the target's pitch)")
     parser.add_argument("--no-hints", action="store_true", help="do not try the target's envelope and vibrato")
     parser.add_argument("--seed", type=int, default=0, help="seed of the draws, the optimizer and the synth's noise")

@@ -10,7 +10,7 @@ Example:
 """
 
 from flowsynth.matching.distance import MATCH_METRICS, TargetDistance
-from flowsynth.matching.match import MatchResult, MatchSettings, match, target_features
+from flowsynth.matching.match import MatchResult, MatchSettings, match, match_target, target_features
 from flowsynth.matching.models import default_model_path, load_match_model
 from flowsynth.matching.output import write_match
 from flowsynth.matching.refine import Budget, Refined, refine_cma, refine_gradient
@@ -37,6 +37,7 @@ __all__ = [
     "draw_candidates",
     "load_match_model",
     "match",
+    "match_target",
     "nearest_neighbour",
     "prepare_target",
     "random_candidates",

@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from flowsynth.errors import RenderError
 from flowsynth.features.logmel import LogMel, log_mel
 from flowsynth.features.metrics import audio_metrics
 from flowsynth.features.spectral import stft_power
@@ -36,7 +37,15 @@ from flowsynth.matching.search import Scored, draw_candidates, random_candidates
 from flowsynth.matching.target import Target, prepare_target
 from flowsynth.synth.base import RenderConfig, Synth
 
-__all__ = ["OPTIMIZERS", "MatchResult", "MatchSettings", "match", "shifted_log_mel", "target_features"]
+__all__ = [
+    "OPTIMIZERS",
+    "MatchResult",
+    "MatchSettings",
+    "match",
+    "match_target",
+    "shifted_log_mel",
+    "target_features",
+]
 
 #: Refinement optimizers: ``auto`` is gradient descent for differentiable synths, CMA-ES otherwise.
 OPTIMIZERS = ("auto", "gradient", "cma")
@@ -54,7 +63,8 @@ class MatchSettings:
         metric: Ranking distance, ``"mr_stft"`` or ``"mfcc_l1"``.
         optimizer: ``"auto"``, ``"gradient"`` or ``"cma"``.
         hints: Also try the target's envelope and vibrato as parameter values.
-        hold: Hold time of the synth note: ``"model"``, ``"auto"`` (the target's) or seconds.
+        hold: Hold time of the synth note: ``"auto"`` (the note-off time of the target's envelope),
+            ``"model"`` (the model's render conditions) or seconds.
         note: MIDI note to play the synth at (None: the target's pitch).
         shift_features: Move a pitched target to the model's reference note before inferring.
         lr: Learning rate of gradient refinement (on parameter logits).
@@ -69,7 +79,7 @@ class MatchSettings:
     metric: str = "mr_stft"
     optimizer: str = "auto"
     hints: bool = True
-    hold: str | float = "model"
+    hold: str | float = "auto"
     note: float | None = None
     shift_features: bool = True
     lr: float = 0.05
@@ -246,58 +256,90 @@ def match(
     settings = settings or MatchSettings()
     begin = time.perf_counter()
     synth, config = _resolve(model, synth, config)
-    stages: dict[str, dict[str, Any]] = {}
     target = prepare_target(source, config, source_rate=source_rate, note=settings.note, hold=settings.hold)
-    stages["prepare"] = {"time_s": time.perf_counter() - begin}
+    return match_target(target, model, synth, settings, reference_note=config.note, begin=begin)
 
+
+def match_target(
+    target: Target,
+    model=None,
+    synth: Synth | None = None,
+    settings: MatchSettings | None = None,
+    *,
+    reference_note: float | None = None,
+    begin: float | None = None,
+) -> MatchResult:
+    """Matches a prepared target (:func:`~flowsynth.matching.target.prepare_target`): stages 2 to 5 of the module docstring.
+
+    Arguments:
+        target: The prepared target; it is rendered at ``target.config``.
+        model: The model, or None for a model-free search.
+        synth: The synth (default: the model's).
+        settings: How hard to look; its ``note`` and ``hold`` are the target's business and ignored here.
+        reference_note: The note the model learned its sounds at (default: the model's render note).
+        begin: ``time.perf_counter()`` when the match began (default: now), for the time budget and report.
+    """
+    settings = settings or MatchSettings()
+    begin = time.perf_counter() if begin is None else begin
+    synth, config = _resolve(model, synth, None)
+    reference = config.note if reference_note is None else reference_note
+    stages: dict[str, dict[str, Any]] = {"prepare": {"time_s": time.perf_counter() - begin}}
     mark = time.perf_counter()
-    candidates, origins = _candidates(model, synth, target, settings, config.note)
+    candidates, origins = _candidates(model, synth, target, settings, reference)
     stages["infer"] = {"time_s": time.perf_counter() - mark, "candidates": len(candidates)}
-
-    mark = time.perf_counter()
     distance = TargetDistance(target.audio, target.sample_rate, settings.metric)
+    best, stages["candidates"] = _search(synth, target, distance, candidates, origins, settings)
+    if settings.refines:
+        left = None if settings.budget_s is None else max(0.0, settings.budget_s - (time.perf_counter() - begin))
+        refined, optimizer = _refine(synth, target, distance, best, settings, left)
+        stages["refine"] = _refine_stage(refined, optimizer, best.score)
+        if refined.audio is not None:
+            best = Scored(refined.params, refined.score, refined.audio, best.index, best.scores)
+    mark = time.perf_counter()
+    gain = float(distance.gain(best.audio[None])[0])
+    matched = best.audio * gain
+    metrics = {k: float(v) for k, v in audio_metrics(target.audio, matched, target.sample_rate).items()}
+    stages["metrics"] = {"time_s": time.perf_counter() - mark}
+    result = MatchResult(target, synth, best.params, matched, 20.0 * math.log10(gain), metrics)
+    result.report = _report(result, model, settings, stages, best.score, time.perf_counter() - begin)
+    return result
+
+
+def _search(
+    synth: Synth,
+    target: Target,
+    distance: TargetDistance,
+    candidates: Tensor,
+    origins: list[str],
+    settings: MatchSettings,
+) -> tuple[Scored, dict[str, Any]]:
+    """Stage 3: the best candidate (then with the hints applied, if better) and the stage's report."""
+    mark = time.perf_counter()
     scored = score_candidates(synth, candidates, target.config, distance, settings.seed)
-    hinted = scored
-    extra = 0
-    if settings.hints:
-        hinted, extra = _try_hints(synth, target, distance, scored, settings.seed)
-    stages["candidates"] = {
+    if not math.isfinite(scored.score):
+        raise RenderError(f"{synth.name} failed to render every candidate")
+    best, extra = _try_hints(synth, target, distance, scored, settings.seed) if settings.hints else (scored, 0)
+    stage = {
         "time_s": time.perf_counter() - mark,
         "renders": scored.renders + extra,
         "start_score": float(scored.scores[0]),
-        "best_score": hinted.score,
+        "best_score": best.score,
         "best": origins[scored.index],
-        "hints_improved": hinted is not scored,
+        "hints_improved": best is not scored,
     }
-    if not math.isfinite(scored.score):
-        from flowsynth.errors import RenderError
+    return best, stage
 
-        raise RenderError(f"{synth.name} failed to render every candidate")
-    best_params, best_score, best_audio = hinted.params, hinted.score, hinted.audio
 
-    if settings.refines:
-        left = None if settings.budget_s is None else settings.budget_s - (time.perf_counter() - begin)
-        refined, optimizer = _refine(synth, target, distance, hinted, settings, left if left is None else max(left, 0))
-        stages["refine"] = {
-            "optimizer": optimizer,
-            "time_s": refined.time_s,
-            "steps": refined.steps,
-            "renders": refined.renders,
-            "start_score": hinted.score,
-            "best_score": refined.score,
-            "improved": refined.improved,
-        }
-        if refined.audio is not None:
-            best_params, best_score, best_audio = refined.params, refined.score, refined.audio
-
-    mark = time.perf_counter()
-    gain = float(distance.gain(best_audio[None])[0])
-    matched = best_audio * gain
-    metrics = {k: float(v) for k, v in audio_metrics(target.audio, matched, target.sample_rate).items()}
-    stages["metrics"] = {"time_s": time.perf_counter() - mark}
-    result = MatchResult(target, synth, best_params, matched, 20.0 * math.log10(gain), metrics)
-    result.report = _report(result, model, settings, stages, best_score, time.perf_counter() - begin)
-    return result
+def _refine_stage(refined: Refined, optimizer: str, start_score: float) -> dict[str, Any]:
+    return {
+        "optimizer": optimizer,
+        "time_s": refined.time_s,
+        "steps": refined.steps,
+        "renders": refined.renders,
+        "start_score": start_score,
+        "best_score": refined.score,
+        "improved": refined.improved,
+    }
 
 
 def _report(

@@ -35,7 +35,8 @@ _EDGE = 0.01
 class Budget:
     """When a refinement stops: after ``steps`` iterations, ``renders`` renders or ``seconds`` of wall time.
 
-    ``None`` means no limit of that kind; at least one limit must be set.
+    ``None`` means no limit of that kind; at least one limit must be set. An iteration does not start
+    when it would end past ``seconds``, judging by how long the last one took.
 
     >>> Budget(steps=3).spent(steps=3, renders=0, elapsed_s=0.0)
     True
@@ -53,12 +54,12 @@ class Budget:
             if value is not None and value < 0:
                 raise ValueError(f"budget {name} must be >= 0, got {value}")
 
-    def spent(self, steps: int, renders: int, elapsed_s: float, next_renders: int = 1) -> bool:
-        """Whether another iteration (of ``next_renders`` renders) would go past the budget."""
+    def spent(self, steps: int, renders: int, elapsed_s: float, next_renders: int = 1, next_s: float = 0.0) -> bool:
+        """Whether another iteration (``next_renders`` renders, about ``next_s`` seconds) would go past the budget."""
         return (
             (self.steps is not None and steps >= self.steps)
             or (self.renders is not None and renders + next_renders > self.renders)
-            or (self.seconds is not None and elapsed_s >= self.seconds)
+            or (self.seconds is not None and (elapsed_s >= self.seconds or elapsed_s + next_s > self.seconds))
         )
 
 
@@ -114,7 +115,9 @@ def refine_gradient(
     logits = torch.logit(start.detach().float().clamp(_EDGE, 1.0 - _EDGE)).reshape(1, -1).requires_grad_(True)
     optimizer = Adam(logits, lr=lr)
     exact = distance.metric == "mr_stft" and not mel_weight
-    while not budget.spent(best.steps, best.renders, time.perf_counter() - begin):
+    last_s = 0.0
+    while not budget.spent(best.steps, best.renders, time.perf_counter() - begin, next_s=last_s):
+        mark = time.perf_counter()
         optimizer.zero_grad()
         params = torch.sigmoid(logits)
         audio = synth.render_with(params, config, seed=seed, on_error="nan")
@@ -126,6 +129,7 @@ def refine_gradient(
         _keep_if_better(best, params[0], score, audio[0])
         loss.sum().backward()
         optimizer.step()
+        last_s = time.perf_counter() - mark
     best.time_s = time.perf_counter() - begin
     return best
 
@@ -161,15 +165,17 @@ def refine_cma(
         options["popsize"] = int(popsize)
     x0 = start.detach().double().clamp(_EDGE, 1.0 - _EDGE).numpy()
     strategy = cma.CMAEvolutionStrategy(x0, sigma, options)
-    size = int(strategy.popsize)
+    size, last_s = int(strategy.popsize), 0.0
     while not strategy.stop() and not budget.spent(
-        best.steps, best.renders, time.perf_counter() - begin, next_renders=size
+        best.steps, best.renders, time.perf_counter() - begin, next_renders=size, next_s=last_s
     ):
+        mark = time.perf_counter()
         solutions = strategy.ask()
         scored = score_candidates(synth, torch.tensor(np.array(solutions)), config, distance, seed)
         finite = torch.where(torch.isfinite(scored.scores), scored.scores, torch.tensor(1e6))
         strategy.tell(solutions, finite.tolist())
         best.steps, best.renders = best.steps + 1, best.renders + size
         _keep_if_better(best, scored.params, scored.score, scored.audio)
+        last_s = time.perf_counter() - mark
     best.time_s = time.perf_counter() - begin
     return best

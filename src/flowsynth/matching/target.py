@@ -199,7 +199,7 @@ def prepare_target(
     *,
     source_rate: int | None = None,
     note: float | None = None,
-    hold: str | float = "model",
+    hold: str | float = "auto",
     note_range: tuple[int, int] = NOTE_RANGE,
     peak_db: float = TARGET_PEAK_DB,
 ) -> Target:
@@ -210,8 +210,8 @@ def prepare_target(
         config: The model's render conditions: sample rate, render length, reference note and hold time.
         source_rate: Sample rate of ``source`` when it is samples.
         note: Play the synth at this MIDI note instead of the detected pitch.
-        hold: How long the synth note is held: ``"model"`` (the model's ``note_s``), ``"auto"``
-            (the note-off time of the target's envelope fit) or a number of seconds.
+        hold: How long the synth note is held: ``"auto"`` (the note-off time of the target's envelope
+            fit), ``"model"`` (the model's ``note_s``) or a number of seconds.
         note_range: Lowest and highest MIDI note to play at.
         peak_db: Peak level the target is normalized to, in dBFS.
 
