@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,12 +25,32 @@ SMALL = {
 QUICK = AnalysisConfig(anchors=2, steps=3, visible=6)
 
 
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Torch on one thread (the machine is shared; small tensors gain nothing from more), then as before."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _torch_on_one_thread() -> Iterator[None]:
+    with one_thread():
+        yield
+
+
 @pytest.fixture(scope="session")
 def dataset_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """48 sounds of builtin-16, 1 s long (note held 0.5 s), with descriptors."""
     out = tmp_path_factory.mktemp("control_data") / "tiny.h5"
     args = ["render-dataset", "--synth", "builtin-16", "--n", "48", "--out", str(out), "--workers", "1"]
-    assert main([*args, "--chunk-size", "16", "--note-s", "0.5", "--render-s", "1.0", "--seed", "3", "--quiet"]) == 0
+    with one_thread():
+        assert (
+            main([*args, "--chunk-size", "16", "--note-s", "0.5", "--render-s", "1.0", "--seed", "3", "--quiet"]) == 0
+        )
     return out
 
 
@@ -48,7 +70,8 @@ def _train(data: Path, out: Path, name: str) -> Path:
 def model_paths(dataset_path: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Checkpoints of ``flow_reg`` and ``flow_dis`` trained two epochs on the tiny dataset."""
     root = tmp_path_factory.mktemp("control_models")
-    return {name: _train(dataset_path, root / name, name) for name in ("flow_reg", "flow_dis")}
+    with one_thread():
+        return {name: _train(dataset_path, root / name, name) for name in ("flow_reg", "flow_dis")}
 
 
 @pytest.fixture(scope="session")
@@ -64,7 +87,8 @@ def dis_space(model_paths: dict[str, Path]) -> SoundSpace:
 @pytest.fixture(scope="session")
 def reference(space: SoundSpace) -> torch.Tensor:
     """Latents of 32 seeded random presets."""
-    return space.to_latent(torch.rand(32, space.num_params, generator=torch.Generator().manual_seed(1)))
+    with one_thread():
+        return space.to_latent(torch.rand(32, space.num_params, generator=torch.Generator().manual_seed(1)))
 
 
 @pytest.fixture(scope="session")

@@ -20,10 +20,31 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-dir", type=Path, help="where the knobs' measurements are cached")
     parser.add_argument("--no-cache", action="store_true", help="measure the knobs again, keep nothing")
     parser.add_argument("--seed", type=int, default=0, help="seed of the anchors, the bank subset and the noise")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (serve: 1 by default)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Adds the control commands."""
+    serve = subparsers.add_parser(
+        "serve",
+        help="play a model as an instrument over OSC, MIDI, audio and a web page",
+        description="Serve a model as an instrument in one process: OSC, MIDI, live audio and a web page. "
+        "Everything binds 127.0.0.1 (this machine only) unless --host says otherwise.",
+    )
+    _add_model_args(serve)
+    serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default: this machine only)")
+    serve.add_argument("--osc-port", type=int, default=9000, help="OSC UDP port (0: any free port)")
+    serve.add_argument("--http-port", type=int, default=8000, help="web page TCP port (0: any free port)")
+    serve.add_argument("--no-osc", action="store_true", help="no OSC server")
+    serve.add_argument("--no-web", action="store_true", help="no web page")
+    serve.add_argument("--midi", action="store_true", help="listen to MIDI (a port named flowsynth)")
+    serve.add_argument("--midi-port", help="connect to this MIDI source instead")
+    serve.add_argument("--midi-api", choices=("alsa", "jack"), help="MIDI system (default: the system's)")
+    serve.add_argument("--audio", action="store_true", help="play notes on the audio output")
+    serve.add_argument("--audio-device", help="sounddevice output device (index or name)")
+    serve.add_argument("--block-size", type=int, default=512, help="audio frames per callback")
+    serve.set_defaults(func=run_serve)
+
     macro = subparsers.add_parser("macro", help="set macro / semantic knobs of a model and render the sound")
     _add_model_args(macro)
     macro.add_argument("--set", default="", help="macro knobs, INDEX=VALUE,... with values in [-1, 1]")
@@ -70,9 +91,20 @@ def _knobs(text: str, option: str) -> dict[int, float]:
     return values
 
 
+def _threads(args: argparse.Namespace, default: int | None = None) -> None:
+    threads = args.threads or default
+    if threads is not None:
+        if threads < 1:
+            raise ValueError(f"--threads must be at least 1, got {threads}")
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 def _instrument(args: argparse.Namespace, bank_limit: int = 2000):
     from flowsynth.control import AnalysisConfig, ControlSetup, build_instrument
 
+    _threads(args, 1 if getattr(args, "command", None) == "serve" else None)
     if args.data and args.presets:
         raise ValueError("give --data or --presets, not both")
     analysis = AnalysisConfig(args.anchors, args.sweep_steps, args.visible, seed=args.seed)
@@ -83,6 +115,39 @@ def _instrument(args: argparse.Namespace, bank_limit: int = 2000):
 
 def _print(line: str) -> None:
     print(line, flush=True)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from flowsynth.serve import ServeConfig, Server
+
+    device = int(args.audio_device) if args.audio_device and args.audio_device.isdigit() else args.audio_device
+    config = ServeConfig(
+        host=args.host,
+        osc_port=None if args.no_osc else args.osc_port,
+        http_port=None if args.no_web else args.http_port,
+        midi=args.midi or bool(args.midi_port),
+        midi_port=args.midi_port,
+        midi_api=args.midi_api,
+        audio=args.audio,
+        audio_device=device,
+        block_size=args.block_size,
+    )
+    instrument = _instrument(args)
+    server = Server(instrument, config)
+    try:
+        server.start()
+    except OSError as error:
+        raise ValueError(f"cannot start the server on {args.host}: {error} (choose other ports?)") from None
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: serving on {args.host}: other machines can drive it and make it read sound files here")
+    print("\n".join(server.describe()) + "\nCtrl-C stops.", flush=True)
+    try:
+        server.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0
 
 
 def run_macro(args: argparse.Namespace) -> int:
@@ -150,6 +215,7 @@ def run_map(args: argparse.Namespace) -> int:
         raise ValueError("give --data or --presets, not both")
     if not (args.data or args.presets):
         raise ValueError("map needs presets to place: give --data DATASET or --presets factory|FILE.json")
+    _threads(args)
     space = SoundSpace.from_checkpoint(args.model, seed=args.seed)
     if args.data:
         bank = PresetBank.from_dataset(args.data, "all", args.limit, args.seed)

@@ -7,6 +7,7 @@ engine re-renders, the web page refreshes). Knob moves cost one pass through ``l
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -15,7 +16,6 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from flowsynth.audio import load_audio
 from flowsynth.control.interpolate import InterpolationPath, latent_path_between
 from flowsynth.control.macros import MacroSet, check_knob
 from flowsynth.control.map import PresetBank, PresetMap
@@ -55,6 +55,8 @@ class Instrument:
             )
         self.space, self.macros, self.semantic, self.map = space, macros, semantic, preset_map
         self.freeze = bool(freeze)
+        #: How dropped sounds are matched (None: 16 posterior candidates, no refinement).
+        self.match_settings: Any = None
         self._lock = threading.RLock()
         self._listeners: list[Listener] = []
         self._path: tuple[Tensor, Tensor, str, str] | None = None
@@ -186,17 +188,29 @@ class Instrument:
 
     def resolve(self, spec: str | int) -> tuple[Tensor, str]:
         """Parameters ``[num_params]`` and a name for a preset given as a bank index or name, a JSON preset
-        file, or a sound file (encoded with the model's posterior mean)."""
+        file, or a sound file (matched with :meth:`match_params`)."""
         path = Path(str(spec))
         if isinstance(spec, str) and path.is_file():
             if path.suffix.lower() == ".json":
                 preset = read_preset_file(self.space.synth, path)[0]
                 return preset.vector.float(), preset.name or path.stem
-            audio = load_audio(path, self.space.sample_rate)
-            return self.space.to_params(self.space.encode_audio(audio, self.space.sample_rate))[0], path.stem
+            return self.match_params(path), path.stem
         bank = self._require_bank()
         row = bank.find(spec)
         return bank.params[row], bank.names[row]
+
+    def match_params(self, path: str | os.PathLike[str]) -> Tensor:
+        """The parameters ``[num_params]`` whose sound is closest to a sound file (:func:`flowsynth.matching.match`
+        with the model, its synth and :attr:`match_settings`)."""
+        from flowsynth.matching import MatchSettings, match
+
+        settings = self.match_settings or MatchSettings(candidates=16, refine_steps=0, seed=self.space.seed)
+        result = match(Path(path), self.space.model, self.space.synth, settings, config=self.space.config)
+        return result.params.float()
+
+    def match_sound(self, path: str | os.PathLike[str], name: str | None = None) -> Tensor:
+        """Moves to the preset that sounds closest to a sound file; returns the new parameters."""
+        return self.load_params(self.match_params(path), name or Path(path).stem)
 
     def encode_sound(self, audio: Tensor, sample_rate: int, name: str = "sound") -> Tensor:
         """Moves to the latent of a sound (the model's posterior mean); returns the new parameters."""

@@ -1,0 +1,177 @@
+"""The OSC address space over real UDP sockets: every request, and hostile traffic that must not stop it."""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from pythonosc.osc_message import OscMessage
+from pythonosc.osc_message_builder import OscMessageBuilder
+
+from flowsynth.control import Instrument
+from flowsynth.serve.osc import PREFIX, OscServer
+
+
+class Client:
+    """A UDP OSC client that reads the replies."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(3.0)
+
+    def raw(self, data: bytes) -> None:
+        self.sock.sendto(data, ("127.0.0.1", self.port))
+
+    def send(self, address: str, *args: Any) -> None:
+        builder = OscMessageBuilder(
+            address if address.startswith("/flowsynth") or address == "/x" else PREFIX + address
+        )
+        for arg in args:
+            builder.add_arg(arg)
+        self.raw(builder.build().dgram)
+
+    def replies(self, count: int, sock: socket.socket | None = None) -> list[tuple[str, list[Any]]]:
+        out = []
+        for _ in range(count):
+            message = OscMessage((sock or self.sock).recvfrom(65536)[0])
+            out.append((message.address.removeprefix(PREFIX), list(message.params)))
+        return out
+
+    def ask(self, address: str, *args: Any, count: int = 1) -> list[tuple[str, list[Any]]]:
+        self.send(address, *args)
+        return self.replies(count)
+
+
+@pytest.fixture
+def served(instrument: Instrument) -> Iterator[tuple[OscServer, Client]]:
+    server = OscServer(instrument, port=0).start()
+    client = Client(server.port)
+    try:
+        yield server, client
+    finally:
+        server.stop()
+        client.sock.close()
+
+
+def test_ping_and_the_knob_requests(served: tuple[OscServer, Client], instrument: Instrument) -> None:
+    _, client = served
+    assert client.ask("/ping") == [("/pong", ["1"])]
+    (params, p), (knobs, k) = client.ask("/macro", 0, 0.75, count=2)
+    assert params == "/params" and len(p) == 16 and p == pytest.approx(instrument.params.tolist(), abs=1e-6)
+    assert knobs == "/knobs" and k[0] == pytest.approx(0.75, abs=1e-5) and len(k) == 16 + 2
+    (_, p2), _ = client.ask("/decode", -0.5, 0.5, 0.25, count=2)
+    assert instrument.state()["macros"][2]["value"] == pytest.approx(0.25, abs=1e-5) and p2 != p
+    _, (_, k3) = client.ask("/semantic", 1, -0.5, count=2)
+    assert k3[-1] == pytest.approx(-0.5, abs=1e-4)
+    (_, p4), _ = client.ask("/latent", *([0.1] * 16), count=2)
+    assert p4 == pytest.approx(instrument.space.to_params(instrument.latent[None])[0].tolist(), abs=1e-6)
+    assert client.ask("/freeze", 0) == [("/freeze", [0])] and instrument.freeze is False
+
+
+def test_presets_paths_and_state(served: tuple[OscServer, Client], instrument: Instrument) -> None:
+    _, client = served
+    (preset, name), _, _ = client.ask("/load_preset", "random #3", count=3)
+    assert preset == "/preset" and name == ["random #3"] and instrument.name == "random #3"
+    replies = client.ask("/interpolate", 2, "random #7", 5, count=7)
+    assert replies[0] == ("/path/begin", [5]) and replies[-1] == ("/path/end", [])
+    assert [r[1][0] for r in replies[1:6]] == [0, 1, 2, 3, 4] and all(len(r[1]) == 17 for r in replies[1:6])
+    (_, end), _ = client.ask("/morph", 1.0, count=2)
+    assert end == pytest.approx(replies[5][1][1:], abs=1e-5)
+    (state, (text,)), (_, p), (latent, z), _ = client.ask("/get_state", count=4)
+    data = json.loads(text)
+    assert state == "/state" and latent == "/latent" and len(z) == 16 and data["path"]["to"] == "random #7"
+    assert p == pytest.approx(data["params"], abs=1e-5)
+
+
+@pytest.mark.parametrize("address", ["/encode", "/match"])
+def test_a_recorded_sound_is_encoded_or_matched(
+    served: tuple[OscServer, Client], instrument: Instrument, render_gm_note, address: str
+) -> None:
+    _, client = served
+    path = render_gm_note(48)
+    (params, p), (latent, z), (knobs, _) = client.ask(address, str(path), count=3)
+    assert (params, latent, knobs) == ("/params", "/latent", "/knobs") and instrument.name == path.stem
+    assert len(z) == 16 and p == pytest.approx(instrument.params.tolist(), abs=1e-6)
+
+
+def test_replies_go_where_reply_to_says(served: tuple[OscServer, Client]) -> None:
+    _, client = served
+    listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.settimeout(3.0)
+    with listener:
+        port = listener.getsockname()[1]
+        client.send("/reply_to", port)
+        assert client.replies(1, listener) == [("/reply_to", [port])]
+        client.send("/ping")
+        assert client.replies(1, listener) == [("/pong", ["1"])]
+
+
+def _bundle(timetag: int, *elements: bytes) -> bytes:
+    body = b"".join(struct.pack(">i", len(e)) + e for e in elements)
+    return b"#bundle\x00" + struct.pack(">Q", timetag) + body
+
+
+def _message(address: str, *args: Any) -> bytes:
+    builder = OscMessageBuilder(PREFIX + address)
+    for arg in args:
+        builder.add_arg(arg)
+    return builder.build().dgram
+
+
+HOSTILE: list[tuple[str, bytes, str]] = [
+    ("garbage", b"\xff\xfe not osc at all", "undecodable OSC packet"),
+    ("truncated", _message("/macro", 0, 0.5)[:26], "undecodable OSC packet"),
+    ("empty", b"", "undecodable OSC packet"),
+    ("unknown address", _message("/self_destruct"), "unknown address"),
+    ("outside the prefix", OscMessageBuilder("/x").build().dgram, "addresses start with /flowsynth/v1/"),
+    ("string for a number", _message("/macro", 0, "loud"), "must be a finite number"),
+    ("NaN", _message("/macro", 0, float("nan")), "must be a finite number"),
+    ("infinity", _message("/decode", float("inf")), "must be a finite number"),
+    ("index out of range", _message("/macro", 99, 0.1), "macro index must be an integer in [0, 15]"),
+    ("missing arguments", _message("/macro"), "/macro takes a knob index"),
+    ("too many knobs", _message("/decode", *([0.0] * 17)), "/decode takes 1 to 16 knob values"),
+    ("too many arguments", _message("/decode", *([0.0] * 600)), "too many arguments"),
+    ("huge latent", _message("/latent", *([1e30] * 16)), "latent value must be in"),
+    ("blob", _message("/load_preset", b"\x00\x01"), "/load_preset takes one preset index"),
+    ("missing file", _message("/encode", "/nonexistent/sound.wav"), "no sound file at"),
+    ("not a sound", _message("/encode", "/etc/hostname"), ""),
+    ("not a sound to match", _message("/match", "/etc/hostname"), ""),
+    ("no such preset", _message("/load_preset", "x" * 10000), "no preset named"),
+    ("huge path", _message("/interpolate", 0, 1, 100000), "steps must be an integer in [3, 257]"),
+    ("morph without a path", _message("/morph", 0.5), "no interpolation path yet"),
+    ("note without audio", _message("/note", 60), "audio is off"),
+    ("bad port", _message("/reply_to", 0), "/reply_to takes one UDP port"),
+    ("bundle far in the future", _bundle(2**63, _message("/macro", 0, 9.0)), "must be in [-1, 1]"),
+]
+
+
+@pytest.mark.parametrize(("case", "packet", "reason"), HOSTILE, ids=[h[0] for h in HOSTILE])
+def test_hostile_packets_get_an_error_and_the_server_goes_on(
+    served: tuple[OscServer, Client], case: str, packet: bytes, reason: str
+) -> None:
+    server, client = served
+    if case == "morph without a path":
+        server.instrument._path = None
+    start = time.perf_counter()
+    client.raw(packet)
+    ((address, (_, message)),) = client.replies(1)
+    assert address == "/error" and reason in message, message
+    assert time.perf_counter() - start < 2.0
+    assert client.ask("/ping") == [("/pong", ["1"])]
+    assert server.errors >= 1
+
+
+def test_the_port_is_free_after_stop(instrument: Instrument) -> None:
+    server = OscServer(instrument, port=0).start()
+    port = server.port
+    server.stop()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as again:
+        again.bind(("127.0.0.1", port))
