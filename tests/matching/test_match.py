@@ -38,6 +38,7 @@ def test_an_instrument_note_gives_a_preset_two_sounds_a_figure_and_a_report(
     assert report["stages"]["refine"]["best_score"] <= report["stages"]["candidates"]["best_score"]
     assert report["score"] == report["stages"]["refine"]["best_score"]
     # the preset reads back to the matched vector, and the written match is that preset at the target's level
+    assert len(json.loads(paths["preset"].read_text())["all_params"]) == len(synth16.params)
     (preset,) = read_preset_file(synth16, paths["preset"])
     torch.testing.assert_close(preset.vector, result.params, atol=1e-5, rtol=1e-5)
     match_audio, rate = soundfile.read(paths["match"])
@@ -105,3 +106,21 @@ def test_match_command_errors(tmp_path: Path, model_path: Path, capsys: pytest.C
         assert main(["match", *args, *out]) == 2, args
         error = capsys.readouterr().err
         assert message in error and len(error.strip().splitlines()) == 1, error
+
+
+def test_a_plugin_match_writes_the_plugin_state(render_gm_note, tmp_path: Path) -> None:
+    from flowsynth.synth.amsynth import AMSYNTH_PATH
+
+    if not AMSYNTH_PATH.exists():
+        pytest.skip("install the Debian package amsynth (make setup does)")
+    from flowsynth.synth import get_synth
+
+    synth = get_synth("amsynth-16")
+    settings = MatchSettings(candidates=2, refine_steps=1)  # "auto": CMA-ES, plugins have no gradient
+    result = match(render_gm_note(73, 72), None, synth, settings)
+    assert result.report["stages"]["refine"]["optimizer"] == "cma"
+    paths = write_match(result, tmp_path / "plugin")
+    _, vector = synth.load_state(paths["plugin_state"])  # the plugin's raw values (discrete ones snapped)
+    raw = torch.from_numpy(synth.to_raw(synth.space.expand(result.params[None])))[0]
+    learned = [synth.space.names.index(name) for name in synth.space.learned]
+    torch.testing.assert_close(vector.double(), raw[learned], atol=1e-6, rtol=0)

@@ -2,9 +2,10 @@
 
 Files written to the output folder (each atomically):
 
-* ``preset.json``: parameter names and values in the synth's units, the normalized vector, the
-  note, velocity and hold time it was matched at, and the gain from the synth's output to ``match.wav``
-  (:func:`flowsynth.synth.presets.read_preset_file` reads it back);
+* ``preset.json``: the learned parameters' names and values in the synth's units, the normalized
+  vector (in the order of ``learned``), every parameter of the synth in units (``all_params``, the
+  fixed ones included), the note, velocity and hold time it was matched at, and the gain from the
+  synth's output to ``match.wav`` (:func:`flowsynth.synth.presets.read_preset_file` reads it back);
 * ``plugin_state.json`` (plugin synths only): the raw value of every plugin parameter;
 * ``match.wav``: the matched preset rendered at the target's note, at the target's level;
 * ``target.wav``: the target as analysed (trimmed, normalized, cropped or padded);
@@ -67,7 +68,11 @@ def write_json(path: Path, data: Any) -> Path:
 
 def preset_of(result: MatchResult, name: str = "") -> dict[str, Any]:
     """The preset of a match as a JSON-ready dict."""
-    preset = preset_to_json(result.synth, result.params, name=name or f"match of {Path(result.target.source).stem}")
+    synth = result.synth
+    preset = preset_to_json(synth, result.params, name=name or f"match of {Path(result.target.source).stem}")
+    preset["learned"] = list(synth.space.learned)
+    full = synth.space.expand(result.params.reshape(1, -1))[0]
+    preset["all_params"] = {p.name: float(p.to_units(full[i])) for i, p in enumerate(synth.space.params)}
     config = result.target.config
     preset["played"] = {"note": config.note, "velocity": config.velocity, "note_s": config.note_s}
     preset["gain_db"] = result.gain_db
