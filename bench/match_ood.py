@@ -290,6 +290,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("bench/reports"))
     parser.add_argument("--in-domain", type=int, default=30, help="test-split sounds (0: none)")
     parser.add_argument("--max-sounds", type=int, help="use only the first N out-of-domain sounds (quick check)")
+    parser.add_argument("--stride", type=int, default=1, help="use every N-th out-of-domain sound (quick check)")
     parser.add_argument("--candidates", type=int, default=32)
     parser.add_argument("--refine-steps", type=int, default=30)
     parser.add_argument("--lr", type=float, default=0.1)
@@ -306,7 +307,7 @@ def main() -> int:
     folder = args.keep_sounds or Path(tempfile.mkdtemp(prefix="match_ood_"))
     folder.mkdir(parents=True, exist_ok=True)
     ood = gm_sounds(folder) + drum_sounds(args.seed) + voice_sounds(folder)
-    ood = ood[: args.max_sounds] if args.max_sounds else ood
+    ood = ood[:: args.stride][: args.max_sounds]
     domain, bank = in_domain_sounds(args.data, args.in_domain) if args.data else ([], None)
     sets = {"out-of-domain": ood, "in-domain": domain}
     report = {

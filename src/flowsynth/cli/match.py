@@ -55,7 +55,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--note", type=float, help="MIDI note to play the synth at (default: the target's pitch)")
     parser.add_argument("--no-hints", action="store_true", help="do not try the target's envelope and vibrato")
     parser.add_argument("--seed", type=int, default=0, help="seed of the draws, the optimizer and the synth's noise")
-    parser.add_argument("--threads", type=int, help="torch CPU threads")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch CPU threads (1: matching is many small operations)"
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(func=run)
 
@@ -66,10 +68,9 @@ def run(args: argparse.Namespace) -> int:
     from flowsynth.matching import MatchSettings, load_match_model, match, write_match
     from flowsynth.synth import get_synth
 
-    if args.threads is not None:
-        if args.threads < 1:
-            raise ValueError("--threads must be at least 1")
-        torch.set_num_threads(args.threads)
+    if args.threads < 1:
+        raise ValueError("--threads must be at least 1")
+    torch.set_num_threads(args.threads)
     model = load_match_model(args.model)
     if model is None and not args.synth:
         raise ValueError("--model none needs --synth NAME (the synth to search)")
