@@ -133,7 +133,7 @@ def _load_model(checkpoint: Path | None):
 
 def _add_generate(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("generate", help="generate an impact from a reference, edited or merged")
-    p.add_argument("--impact", required=True, help="a shipped reference name (see --list) or an audio file")
+    p.add_argument("--impact", help="a shipped reference name (see --list) or an audio file")
     p.add_argument("--second", help="second impact to merge with (name or audio file)")
     p.add_argument("--degree", type=float, default=0.5, help="merge degree in [0, 1] (default 0.5)")
     for name in ("richness", "noisiness", "brightness"):
@@ -156,8 +156,8 @@ def _run_generate(args: argparse.Namespace) -> int:
     if args.list:
         print("\n".join(reference_names()))
         return 0
-    if args.out is None:
-        raise ValueError("give --out FILE.wav for the generated impact")
+    if args.impact is None or args.out is None:
+        raise ValueError("give --impact (a name from --list, or an audio file) and --out FILE.wav")
     model = _load_model(args.checkpoint)
     rate = int(model.sample_rate)
     curves = reference_curves(args.impact, rate)
