@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from flowsynth.control.space import SoundSpace
 
 __all__ = ["CACHE_FORMAT", "ControlSetup", "build_instrument", "default_cache_dir"]
 
-CACHE_FORMAT = "flowsynth-control/1"
+CACHE_FORMAT = "flowsynth-control/2"
 #: Banks smaller than this are completed with random presets to measure the knobs.
 _MIN_REFERENCE = 16
 
@@ -90,7 +91,7 @@ def build_instrument(
     setup: ControlSetup | None = None,
     cache_dir: Path | None = None,
     use_cache: bool = True,
-    log=None,
+    log: Callable[[str], None] | None = None,
 ) -> Instrument:
     """Loads a checkpoint and measures (or reads from the cache) its macro and semantic knobs.
 
@@ -104,15 +105,40 @@ def build_instrument(
     setup, path = setup or ControlSetup(), Path(model_path)
     space = SoundSpace.from_checkpoint(path, seed=setup.seed)
     bank = setup.bank(space)
-    placed = preset_map(space, bank)
     cache = (cache_dir or default_cache_dir()) / f"{setup.key(path)}.json"
     if use_cache and cache.is_file():
         data = json.loads(cache.read_text())
-        if data.get("format") == CACHE_FORMAT:
-            return Instrument(
-                space, MacroSet.from_dict(data["macros"]), SemanticKnobs.from_dict(space, data["semantic"]), placed
-            )
-    reference = placed.latents
+        if data.get("format") == CACHE_FORMAT and len(data.get("bank_latents", [])) == len(bank):
+            placed = preset_map(space, bank, torch.tensor(data["bank_latents"]))
+            macros, semantic = MacroSet.from_dict(data["macros"]), SemanticKnobs.from_dict(space, data["semantic"])
+            return Instrument(space, macros, semantic, placed)
+    if log:
+        log(f"placing {len(bank)} presets in the latent space...")
+    placed = preset_map(space, bank)
+    macros, semantic = _measure(space, bank, placed.latents, setup, log)
+    if use_cache:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "format": CACHE_FORMAT,
+            "macros": macros.to_dict(),
+            "semantic": semantic.to_dict(),
+            "bank_latents": [[round(float(v), 6) for v in row] for row in placed.latents],
+        }
+        tmp = cache.with_name(cache.name + ".tmp")
+        tmp.write_text(json.dumps(payload))
+        os.replace(tmp, cache)
+    return Instrument(space, macros, semantic, placed)
+
+
+def _measure(
+    space: SoundSpace,
+    bank: PresetBank,
+    latents: torch.Tensor,
+    setup: ControlSetup,
+    log: Callable[[str], None] | None,
+) -> tuple[MacroSet, SemanticKnobs]:
+    """The macro and semantic knobs, measured around the bank's latents."""
+    reference = latents
     if len(reference) < _MIN_REFERENCE:
         extra = ControlSetup(random_presets=setup.random_presets, seed=setup.seed).bank(space)
         reference = torch.cat([reference, space.to_latent(extra.params)])
@@ -123,15 +149,9 @@ def build_instrument(
     macros = analyze_macros(space, reference, setup.analysis, scale)
     if log:
         log("fitting the semantic knobs...")
-    if bank.descriptors:
+    if bank.descriptors and len(reference) == len(bank):
         semantic = fit_semantic_knobs(space, reference, bank.descriptors)
     else:
         order = torch.randperm(len(reference), generator=torch.Generator().manual_seed(setup.seed))
         semantic = fit_semantic_knobs(space, reference[order[: setup.rendered_reference]])
-    if use_cache:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        payload = {"format": CACHE_FORMAT, "macros": macros.to_dict(), "semantic": semantic.to_dict()}
-        tmp = cache.with_name(cache.name + ".tmp")
-        tmp.write_text(json.dumps(payload))
-        os.replace(tmp, cache)
-    return Instrument(space, macros, semantic, placed)
+    return macros, semantic

@@ -57,6 +57,10 @@ class Instrument:
         self.freeze = bool(freeze)
         #: How dropped sounds are matched (None: 16 posterior candidates, no refinement).
         self.match_settings: Any = None
+        #: Torch threads in every thread that moves the instrument (None: torch's own setting). OpenMP's
+        #: thread count belongs to each thread: a server thread would otherwise start with the default.
+        self.torch_threads: int | None = None
+        self._thread = threading.local()
         self._lock = threading.RLock()
         self._listeners: list[Listener] = []
         self._path: tuple[Tensor, Tensor, str, str] | None = None
@@ -87,6 +91,19 @@ class Instrument:
         """Where the current sound comes from (a preset's name, ``"centre"``, a file's name, ...)."""
         with self._lock:
             return self._name
+
+    def prepare_thread(self) -> None:
+        """Gives the calling thread :attr:`torch_threads` torch threads (once per thread)."""
+        if self.torch_threads and getattr(self._thread, "threads", None) != self.torch_threads:
+            torch.set_num_threads(self.torch_threads)
+            self._thread.threads = self.torch_threads
+
+    def knobs(self) -> tuple[list[float], list[float], list[float]]:
+        """The parameters, the macro knob values and the semantic knob values of the current sound."""
+        with self._lock:
+            z, params = self._z, self._params
+            semantic = self.semantic.values(z[None])[0].tolist() if len(self.semantic) else []
+            return params.tolist(), self.macros.knob_values(z), semantic
 
     def state(self) -> dict[str, Any]:
         """Everything an interface shows, JSON-ready."""
@@ -137,6 +154,7 @@ class Instrument:
 
     def render(self, note: float | None = None) -> Tensor:
         """The current sound ``[samples]`` under the model's render conditions (at ``note`` if given)."""
+        self.prepare_thread()
         return torch.nan_to_num(self.space.render(self.params[None], note=note)[0])
 
     # -- moving -------------------------------------------------------------------------------
@@ -152,6 +170,7 @@ class Instrument:
 
     def set_semantic(self, values: Mapping[int, float]) -> Tensor:
         """Sets semantic knobs ``{index: value in [-1, 1]}``; returns the new parameters."""
+        self.prepare_thread()
         with self._lock:
             base = self._z if self.freeze else self.macros.decode({}, self._z, freeze=False)
             return self._set(self.semantic.apply(base[None], values)[0])
@@ -177,6 +196,7 @@ class Instrument:
             raise ValueError(f"a preset must have {self.space.num_params} finite parameters, got {params.shape[1]}")
         if params.min() < 0 or params.max() > 1:
             raise ValueError("preset parameters must be normalized to [0, 1]")
+        self.prepare_thread()
         return self.set_latent(self.space.to_latent(params)[0], name)
 
     def load_preset(self, key: str | int) -> str:
@@ -204,6 +224,7 @@ class Instrument:
         with the model, its synth and :attr:`match_settings`)."""
         from flowsynth.matching import MatchSettings, match
 
+        self.prepare_thread()
         settings = self.match_settings or MatchSettings(candidates=16, refine_steps=0, seed=self.space.seed)
         result = match(Path(path), self.space.model, self.space.synth, settings, config=self.space.config)
         return result.params.float()
@@ -214,6 +235,7 @@ class Instrument:
 
     def encode_sound(self, audio: Tensor, sample_rate: int, name: str = "sound") -> Tensor:
         """Moves to the latent of a sound (the model's posterior mean); returns the new parameters."""
+        self.prepare_thread()
         return self.set_latent(self.space.encode_audio(audio, sample_rate)[0], name)
 
     def set_path(self, start: str | int, end: str | int, steps: int = 9) -> InterpolationPath:
@@ -222,6 +244,7 @@ class Instrument:
             raise ValueError(f"steps must be an integer in [3, {_MAX_PATH_STEPS}], got {steps!r}")
         bank = self._require_bank()
         rows = [bank.find(start), bank.find(end)]
+        self.prepare_thread()
         z = self.space.to_latent(bank.params[rows])
         with self._lock:
             self._path = (z[0], z[1], bank.names[rows[0]], bank.names[rows[1]])
@@ -255,6 +278,7 @@ class Instrument:
         return self.map.bank
 
     def _set(self, z: Tensor, name: str | None = None) -> Tensor:
+        self.prepare_thread()
         params = self.space.to_params(z.reshape(1, -1))[0]
         with self._lock:
             self._z, self._params = z.reshape(-1).clone(), params

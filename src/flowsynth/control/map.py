@@ -166,9 +166,18 @@ def _label_rows(xy: np.ndarray, count: int) -> list[int]:
     return chosen
 
 
-def preset_map(space: SoundSpace, bank: PresetBank) -> PresetMap:
-    """Places every preset of ``bank`` on a 2-D map of ``space``'s latent space (see the module docstring)."""
-    latents = torch.cat([space.to_latent(bank.params[i : i + 512]) for i in range(0, len(bank), 512)])
+def preset_map(space: SoundSpace, bank: PresetBank, latents: Tensor | None = None) -> PresetMap:
+    """Places every preset of ``bank`` on a 2-D map of ``space``'s latent space (see the module docstring).
+
+    Arguments:
+        space: The model.
+        bank: The presets.
+        latents: Their latents ``[n, latent_size]`` when already known (else :meth:`SoundSpace.to_latent`).
+    """
+    if latents is None:
+        latents = torch.cat([space.to_latent(bank.params[i : i + 512]) for i in range(0, len(bank), 512)])
+    elif latents.shape != (len(bank), space.latent_size):
+        raise ValueError(f"latents must be [{len(bank)}, {space.latent_size}], got {list(latents.shape)}")
     mean = latents.mean(0)
     centred = latents - mean
     if len(latents) < 2:

@@ -6,7 +6,10 @@ all render under the model's own conditions (the checkpoint's render config) and
 
 from __future__ import annotations
 
+import contextlib
 import os
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -21,7 +24,19 @@ __all__ = ["SoundSpace", "require_latent"]
 
 #: Parameters are kept this far inside [0, 1] before the exact inverse of a regression flow.
 PARAM_MARGIN = 1e-4
+#: Largest decoded-parameter error of an exact inverse before the row is searched instead.
+ROUND_TRIP_TOLERANCE = 1e-3
+#: Latents beyond this (a prior of N(0, I)) count as an overflowed inverse.
+LATENT_LIMIT = 50.0
 _RENDER_CHUNK = 32
+
+
+@contextlib.contextmanager
+def _quiet_overflow() -> Iterator[None]:
+    """No warnings from an inverse that overflows (such rows are detected and searched instead)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
 
 
 def require_latent(model: ParamModel) -> LatentModel:
@@ -57,6 +72,8 @@ class SoundSpace:
                 f"the synth learns {self.synth.num_learned} parameters but the model predicts {self.model.num_params}"
             )
         self.model.eval()
+        #: Rows :meth:`to_latent` had to search because the exact inverse failed.
+        self.projected = 0
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike[str], seed: int = 0) -> SoundSpace:
@@ -93,13 +110,29 @@ class SoundSpace:
             return self.model.latent_to_params(z).clamp(0.0, 1.0)
 
     def to_latent(self, params: Tensor) -> Tensor:
-        """Latents ``[B, latent_size]`` of parameters ``[B, num_params]`` (exact for the flow models)."""
+        """Latents ``[B, latent_size]`` of parameters ``[B, num_params]``.
+
+        The flow models invert their regression flow exactly; a row whose inverse is not finite or does
+        not decode back to its parameters (within 1e-3: a point the flow's image does not reach, where
+        the inverse of its autoregressive layers overflows) takes instead the latent whose parameters are
+        nearest (a gradient search from the origin, :meth:`LatentModel.params_to_latent` of the base
+        class). :attr:`projected` counts those rows.
+        """
         params = torch.as_tensor(params, dtype=torch.float32)
         if params.dim() != 2 or params.shape[1] != self.num_params:
             raise ValueError(f"params must be [batch, {self.num_params}] in [0, 1], got {list(params.shape)}")
         if not torch.isfinite(params).all():
             raise ValueError("params contain NaN or infinity")
-        return self.model.params_to_latent(params.clamp(PARAM_MARGIN, 1.0 - PARAM_MARGIN)).detach()
+        params = params.clamp(PARAM_MARGIN, 1.0 - PARAM_MARGIN)
+        with torch.no_grad(), _quiet_overflow():
+            z = self.model.params_to_latent(params).detach()
+            bad = ~torch.isfinite(z).all(-1) | (z.abs() > LATENT_LIMIT).any(-1)
+            decoded = self.model.latent_to_params(torch.where(bad[:, None], torch.zeros_like(z), z))
+            bad |= (decoded - params).abs().amax(-1) > ROUND_TRIP_TOLERANCE
+        if bad.any():
+            z[bad] = LatentModel.params_to_latent(self.model, params[bad]).detach()
+            self.projected += int(bad.sum())
+        return z
 
     def render(self, params: Tensor, note: float | None = None, config: RenderConfig | None = None) -> Tensor:
         """Audio ``[B, samples]`` of parameters ``[B, num_params]`` (a failed sound is a row of NaN)."""

@@ -153,6 +153,7 @@ class AudioEngine:
     # -- renderer thread ----------------------------------------------------------------------
 
     def _run(self) -> None:
+        self.instrument.prepare_thread()
         while not self._stop.is_set():
             self._wake.wait(0.05)
             self._wake.clear()

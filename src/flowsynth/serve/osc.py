@@ -124,6 +124,7 @@ class OscServer:
     # -- the loop -----------------------------------------------------------------------------
 
     def _serve(self) -> None:
+        self.instrument.prepare_thread()
         while not self._stop.is_set():
             try:
                 data, sender = self.socket.recvfrom(65536)
@@ -187,9 +188,8 @@ class OscServer:
         self._send("/error", [address[:MAX_STRING], reason[:MAX_STRING]], sender)
 
     def _params_replies(self) -> list[Reply]:
-        state = self.instrument.state()
-        knobs = [m["value"] for m in state["macros"]] + [s["value"] for s in state["semantic"]]
-        return [("/params", [float(v) for v in state["params"]]), ("/knobs", [float(v) for v in knobs])]
+        params, macros, semantic = self.instrument.knobs()
+        return [("/params", [float(v) for v in params]), ("/knobs", [float(v) for v in macros + semantic])]
 
     # -- handlers -----------------------------------------------------------------------------
 

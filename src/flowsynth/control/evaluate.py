@@ -1,0 +1,136 @@
+"""Measures a model's controls on a dataset's held-out presets, as ``PROTOCOL.md`` asks.
+
+* Semantic knobs: fitted on the training split (measured knobs) or the model's own (``flow_dis``), then
+  swept around ``anchors`` test presets: Spearman rho with the pair's descriptor and leakage.
+* Interpolation: ``pairs`` seeded pairs of test presets, the latent path against the naive one,
+  smoothness per descriptor normalized with the training split's descriptor scale.
+* Macros: the ranked knobs, measured around training presets.
+
+Run ``python -m flowsynth.control.evaluate --model M --data D --out report.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from flowsynth.control.descriptors import DescriptorScale
+from flowsynth.control.interpolate import compare_paths
+from flowsynth.control.macros import AnalysisConfig, analyze_macros
+from flowsynth.control.map import PresetBank
+from flowsynth.control.semantic import evaluate_semantic, fit_semantic_knobs
+from flowsynth.control.space import SoundSpace
+from flowsynth.features import mean_ci
+
+__all__ = ["evaluate_controls", "main"]
+
+
+def _ci(values: list[float]) -> dict[str, float]:
+    mean, low, high = mean_ci([v for v in values if v == v])
+    return {"mean": round(mean, 4), "ci95_low": round(low, 4), "ci95_high": round(high, 4)}
+
+
+def evaluate_controls(
+    space: SoundSpace,
+    data: str | os.PathLike[str],
+    anchors: int = 10,
+    pairs: int = 10,
+    steps: int = 9,
+    analysis: AnalysisConfig | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The report (see the module docstring); every random choice follows ``seed``."""
+    train = PresetBank.from_dataset(data, "train", limit=2000, seed=seed)
+    test = PresetBank.from_dataset(data, "test", seed=seed)
+    if not train.descriptors or not test.descriptors:
+        raise ValueError(f"{data} stores no descriptors; render it again with a current flowsynth")
+    scale = DescriptorScale.fit(train.descriptors)
+    reference = space.to_latent(train.params)
+    order = torch.randperm(len(test), generator=torch.Generator().manual_seed(seed))
+    begin = time.perf_counter()
+    knobs = fit_semantic_knobs(space, reference, train.descriptors)
+    semantic = evaluate_semantic(knobs, space.to_latent(test.params[order[:anchors]]), steps, scale)
+    paths = _interpolations(space, test, order, pairs, steps, scale)
+    macros = analyze_macros(space, reference, analysis or AnalysisConfig(seed=seed), scale)
+    return {
+        "test_set": {"data": str(data), "split": "test", "presets": len(test), "anchors": anchors, "pairs": pairs},
+        "model": space.model.name,
+        "synth": space.synth.name,
+        "num_params": space.num_params,
+        "seed": seed,
+        "semantic": semantic,
+        "interpolation": paths,
+        "macros": [
+            {"knob": i, "dim": m.dim, "name": m.name, "label": m.label, "sound_score": round(m.sound_score, 4)}
+            for i, m in enumerate(macros.macros[: macros.visible])
+        ],
+        "time_s": round(time.perf_counter() - begin, 1),
+    }
+
+
+def _interpolations(
+    space: SoundSpace, test: PresetBank, order: torch.Tensor, pairs: int, steps: int, scale: DescriptorScale
+) -> dict[str, Any]:
+    reports = []
+    for k in range(pairs):
+        a, b = order[(2 * k) % len(order)], order[(2 * k + 1) % len(order)]
+        reports.append(compare_paths(space, test.params[a], test.params[b], steps, scale))
+    names = reports[0]["descriptors"]
+    per_descriptor = {
+        name: {
+            "latent": _ci([r["latent"][name] for r in reports]),
+            "linear": _ci([r["linear"][name] for r in reports]),
+            "latent_smoother_in": sum(r["latent"][name] < r["linear"][name] for r in reports),
+        }
+        for name in names
+    }
+    return {
+        "steps": steps,
+        "pairs": len(reports),
+        "per_descriptor": per_descriptor,
+        "descriptors_smoother_on_average": sum(
+            v["latent"]["mean"] < v["linear"]["mean"] for v in per_descriptor.values()
+        ),
+        "pairs_smoother_on_most_descriptors": sum(r["smoother_on"] > len(names) / 2 for r in reports),
+        "latent_mean": _ci([r["latent_mean"] for r in reports]),
+        "linear_mean": _ci([r["linear_mean"] for r in reports]),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Measure a model's controls on a dataset's held-out presets.")
+    parser.add_argument("--model", type=Path, required=True)
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True, help="JSON report")
+    parser.add_argument("--anchors", type=int, default=10, help="held-out presets the semantic knobs are swept around")
+    parser.add_argument("--pairs", type=int, default=10, help="pairs of held-out presets interpolated")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    space = SoundSpace.from_checkpoint(args.model, seed=args.seed)
+    report = evaluate_controls(space, args.data, args.anchors, args.pairs, seed=args.seed) | {
+        "checkpoint": str(args.model)
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    for row in report["semantic"]:
+        rho, leak = row["rho"], row["leakage"]
+        print(
+            f"{row['name']:<24} rho {rho['mean']:+.3f} [{rho['ci95_low']:+.3f}, {rho['ci95_high']:+.3f}]  leakage {leak['mean']:.3f}"
+        )
+    inter = report["interpolation"]
+    print(
+        f"interpolation: latent smoother on {inter['descriptors_smoother_on_average']}/8 descriptors on average; "
+        f"{inter['pairs_smoother_on_most_descriptors']}/{inter['pairs']} pairs smoother on most descriptors; "
+        f"mean RMS d2 latent {inter['latent_mean']['mean']:.3f} vs linear {inter['linear_mean']['mean']:.3f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
