@@ -110,6 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True, help="JSON report")
     parser.add_argument("--anchors", type=int, default=10, help="held-out presets the semantic knobs are swept around")
     parser.add_argument("--pairs", type=int, default=10, help="pairs of held-out presets interpolated")
+    parser.add_argument("--macro-anchors", type=int, default=6, help="sounds each latent dimension is swept around")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
