@@ -40,3 +40,17 @@ def test_map_places_presets_and_projects_latents_the_same_way(space: SoundSpace,
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     with pytest.raises(ValueError, match="no descriptor 'pitch' to colour by"):
         placed.save_png(tmp_path / "x.png", color_by="pitch")
+
+
+def test_a_preset_file_is_a_bank(space: SoundSpace, tmp_path) -> None:
+    from flowsynth.synth.presets import preset_to_json
+
+    vectors = torch.rand(2, 16, generator=torch.Generator().manual_seed(2))
+    presets = [preset_to_json(space.synth, vectors[i], name) for i, name in enumerate(["Glass", "Growl"])]
+    path = tmp_path / "bank.json"
+    path.write_text(json.dumps(presets))
+    bank = PresetBank.from_presets(space, str(path))
+    assert bank.names == ["Glass", "Growl"] and bank.descriptors is None
+    assert torch.allclose(bank.params, vectors, atol=1e-4)
+    with pytest.raises(ValueError, match="has no factory presets"):
+        PresetBank.from_presets(space, "factory")
