@@ -34,6 +34,9 @@ from flowsynth.training.tags import DESCRIPTOR_TAGS
 __all__ = ["SemanticKnob", "SemanticKnobs", "evaluate_semantic", "fit_semantic_knobs"]
 
 _RIDGE = 1e-3
+#: A target descriptor that moves less than this (normalized units) along a sweep did not move: its
+#: leakage is undefined there (counted in ``target_still``).
+_STILL = 1e-6
 
 
 @dataclass(frozen=True)
@@ -190,8 +193,10 @@ def evaluate_semantic(
         config: Render conditions (None: the model's).
 
     Returns:
-        Per knob: ``name``, ``descriptor``, ``rho`` (mean, ci95_low, ci95_high over anchors),
-        ``leakage`` (same) and ``per_descriptor_range`` (mean range of each normalized descriptor).
+        Per knob: ``name``, ``descriptor``, ``rho`` (mean, ci95_low, ci95_high over anchors; 0 where the
+        descriptor does not move), ``leakage`` (same, over the anchors where the target moved),
+        ``target_still`` (anchors where it did not) and ``per_descriptor_range`` (mean range of each
+        normalized descriptor).
     """
     space, values = knobs.space, torch.linspace(-1.0, 1.0, steps)
     reports = []
@@ -213,13 +218,15 @@ def _knob_report(knob: SemanticKnob, norm: Tensor, values: Tensor, names: tuple[
     for a in range(norm.shape[1]):
         rhos.append(spearman(values, norm[:, a, target]))
         others = torch.cat([ranges[a, :target], ranges[a, target + 1 :]])
-        leaks.append(float(others.mean() / ranges[a, target].clamp_min(1e-9)))
+        moved = float(ranges[a, target]) > _STILL
+        leaks.append(float(others.mean()) / float(ranges[a, target]) if moved else float("nan"))
     return {
         "name": knob.name,
         "kind": knob.kind,
         "descriptor": knob.descriptor,
         "rho": _summary(rhos),
         "leakage": _summary(leaks),
+        "target_still": sum(leak != leak for leak in leaks),
         "per_descriptor_range": {n: round(float(r), 4) for n, r in zip(names, ranges.mean(0), strict=True)},
     }
 
