@@ -90,3 +90,16 @@ def test_map_writes_png_and_points(model_paths, dataset_path, tmp_path: Path) ->
     assert run("map", *args, "--json", str(points)) == 0
     assert png.read_bytes()[:4] == b"\x89PNG" and len(json.loads(points.read_text())["points"]) == 48
     assert run("map", "--model", str(model_paths["flow_reg"]), "--out", str(png)) == 2
+
+
+def test_without_model_the_shipped_one_is_used_or_the_error_says_how(tmp_path: Path) -> None:
+    from flowsynth.matching import default_model_path
+
+    shipped = default_model_path()
+    args = argparse.Namespace(model=None)
+    if shipped is None:
+        with pytest.raises(ValueError, match="no --model given and no model shipped"):
+            control._model(args)
+    else:
+        assert control._model(args) == shipped
+    assert control._model(argparse.Namespace(model=tmp_path / "m.pt")) == tmp_path / "m.pt"

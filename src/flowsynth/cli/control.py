@@ -11,7 +11,7 @@ __all__ = ["register"]
 
 
 def _add_model_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", type=Path, required=True, help="model checkpoint of a latent model (model.pt)")
+    parser.add_argument("--model", type=Path, help="checkpoint of a latent model (default: the shipped flow_reg model)")
     parser.add_argument("--data", type=Path, help="dataset whose sounds are the presets (and the knobs' reference)")
     parser.add_argument("--presets", help="presets when there is no dataset: 'factory' (the synth's) or a JSON file")
     parser.add_argument("--anchors", type=int, default=6, help="sounds each latent dimension is swept around")
@@ -101,6 +101,18 @@ def _threads(args: argparse.Namespace, default: int | None = None) -> None:
         torch.set_num_threads(threads)
 
 
+def _model(args: argparse.Namespace) -> Path:
+    """The checkpoint: ``--model``, or the model shipped with flowsynth."""
+    if args.model is not None:
+        return Path(args.model)
+    from flowsynth.matching import default_model_path
+
+    shipped = default_model_path()
+    if shipped is None:
+        raise ValueError("no --model given and no model shipped with flowsynth: pass --model PATH (flowsynth train)")
+    return shipped
+
+
 def _instrument(args: argparse.Namespace, bank_limit: int = 2000):
     from flowsynth.control import AnalysisConfig, ControlSetup, build_instrument
 
@@ -110,7 +122,7 @@ def _instrument(args: argparse.Namespace, bank_limit: int = 2000):
     analysis = AnalysisConfig(args.anchors, args.sweep_steps, args.visible, seed=args.seed)
     data = str(args.data) if args.data else None
     setup = ControlSetup(data=data, presets=args.presets, bank_limit=bank_limit, analysis=analysis, seed=args.seed)
-    return build_instrument(args.model, setup, args.cache_dir, use_cache=not args.no_cache, log=_print)
+    return build_instrument(_model(args), setup, args.cache_dir, use_cache=not args.no_cache, log=_print)
 
 
 def _print(line: str) -> None:
@@ -195,7 +207,7 @@ def run_interpolate(args: argparse.Namespace) -> int:
         audio = space.render(path.params)
         for step, sound in enumerate(torch.nan_to_num(audio)):
             save_audio(args.out / path.kind / f"step_{step:02d}.wav", sound, space.sample_rate)
-    report.update(start=name_a, end=name_b, model=str(args.model))
+    report.update(start=name_a, end=name_b, model=str(_model(args)))
     _write_json(args.out / "interpolation.json", report)
     save_comparison_plot(args.out / "interpolation.png", report, f"{name_a} -> {name_b}")
     print(f"{name_a} -> {name_b}, {args.steps} steps; smoothness (RMS of the 2nd difference, lower is smoother):")
@@ -216,7 +228,7 @@ def run_map(args: argparse.Namespace) -> int:
     if not (args.data or args.presets):
         raise ValueError("map needs presets to place: give --data DATASET or --presets factory|FILE.json")
     _threads(args)
-    space = SoundSpace.from_checkpoint(args.model, seed=args.seed)
+    space = SoundSpace.from_checkpoint(_model(args), seed=args.seed)
     if args.data:
         bank = PresetBank.from_dataset(args.data, "all", args.limit, args.seed)
     else:
