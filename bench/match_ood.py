@@ -37,15 +37,18 @@ import torch
 from flowsynth.errors import AudioError
 from flowsynth.features.metrics import AUDIO_METRICS, audio_metrics, mean_ci
 from flowsynth.matching import (
+    Condition,
     MatchSettings,
     TargetDistance,
+    conditions,
     load_match_model,
     match_target,
     nearest_neighbour,
     prepare_target,
     score_candidates,
-    target_features,
+    shifted_log_mel,
 )
+from flowsynth.matching.conditions import choose_condition
 from flowsynth.matching.output import write_json
 from flowsynth.synth import RenderConfig, from_description
 
@@ -162,7 +165,7 @@ def _result(target, distance: TargetDistance, params: torch.Tensor, audio: torch
 
 def _from_match(result, prep_s: float) -> dict:
     stages = result.report["stages"]
-    renders = stages["candidates"]["renders"] + stages.get("refine", {}).get("renders", 0)
+    renders = stages["infer"]["renders"] + stages["candidates"]["renders"] + stages.get("refine", {}).get("renders", 0)
     time_s = result.report["time_s"] - stages["prepare"]["time_s"] + prep_s
     return {"metrics": result.metrics, "time_s": time_s, "renders": renders, "params": result.params.tolist()}
 
@@ -170,30 +173,44 @@ def _from_match(result, prep_s: float) -> dict:
 def run_methods(target, prep_s: float, model, synth, bank: dict | None, args) -> dict[str, dict]:
     """Every method on one prepared target (see the module docstring)."""
     k, seed, out = args.candidates, args.seed, {}
-    run = {"reference_note": args.reference_note}
+    run = {"reference": args.reference}
+    common = {"seed": seed, "hold": args.hold}
     settings = {
-        "mean": MatchSettings(candidates=0, hints=False, seed=seed),
-        "candidates": MatchSettings(candidates=k, hints=False, seed=seed),
-        "hints": MatchSettings(candidates=k, seed=seed),
+        "mean": MatchSettings(candidates=0, hints=False, **common),
+        "candidates": MatchSettings(candidates=k, hints=False, **common),
+        "hints": MatchSettings(candidates=k, **common),
         "full": MatchSettings(
-            candidates=k, refine_steps=args.refine_steps, seed=seed, lr=args.lr, mel_weight=args.mel_weight
+            candidates=k, refine_steps=args.refine_steps, lr=args.lr, mel_weight=args.mel_weight, **common
         ),
     }
     for name, setting in settings.items():
         out[name] = _from_match(match_target(target, model, synth, setting, **run), prep_s)
     full_s, renders = out["full"]["time_s"], out["full"]["renders"]
-    out["random"] = _from_match(match_target(target, None, synth, MatchSettings(candidates=renders - 1, hints=False,
-                                                                                seed=seed), **run), prep_s)  # fmt: skip
+    random_search = MatchSettings(candidates=renders - 1, hints=False, **common)
+    out["random"] = _from_match(match_target(target, None, synth, random_search, **run), prep_s)
     cma = MatchSettings(candidates=0, hints=False, refine_steps=None, budget_s=max(full_s - prep_s, 0.1),
-                        optimizer="cma", seed=seed)  # fmt: skip
+                        optimizer="cma", **common)  # fmt: skip
     out["cma"] = _from_match(match_target(target, None, synth, cma, **run), prep_s)
     if bank is not None:
-        begin = time.perf_counter()
-        distance = TargetDistance(target.audio, target.sample_rate, "mr_stft")
-        params, _, _ = nearest_neighbour(target_features(target, args.reference_note), bank["features"], bank["params"])
-        scored = score_candidates(synth, params[None], target.config, distance, seed)
-        out["nearest"] = _result(target, distance, params, scored.audio, time.perf_counter() - begin + prep_s, 1)
+        out["nearest"] = nearest_method(target, prep_s, synth, bank, args)
     return out
+
+
+def nearest_method(target, prep_s: float, synth, bank: dict, args) -> dict:
+    """The training sound with the closest log-mel, under the conditions (note, hold) that suit it best."""
+    begin = time.perf_counter()
+    distance = TargetDistance(target.audio, target.sample_rate, "mr_stft")
+
+    def estimate(condition: Condition) -> torch.Tensor:
+        features = shifted_log_mel(target.audio, target.sample_rate, condition.shift)
+        return nearest_neighbour(features, bank["features"], bank["params"])[0][None]
+
+    options = conditions(target, args.reference, args.hold)
+    chosen, tried = choose_condition(synth, distance, options, estimate, args.seed)
+    params = estimate(chosen)
+    scored = score_candidates(synth, params, chosen.config, distance, args.seed)
+    renders = 1 + (len(tried) if len(tried) > 1 else 0)
+    return _result(target, distance, params[0], scored.audio, time.perf_counter() - begin + prep_s, renders)
 
 
 def summarize(rows: list[dict]) -> dict[str, dict]:
@@ -271,7 +288,7 @@ def evaluate_set(sounds: list[dict], model, synth, config: RenderConfig, bank, a
         source = sound.get("audio", sound.get("path"))
         try:
             rate = config.sample_rate if "audio" in sound else None
-            target = prepare_target(source, config, source_rate=rate, hold=args.hold)
+            target = prepare_target(source, config, source_rate=rate, hold="auto" if args.hold == "both" else args.hold)
         except AudioError as error:
             print(f"[{i + 1}/{len(sounds)}] {sound['name']}: skipped ({error})", flush=True)
             continue
@@ -294,7 +311,7 @@ def main() -> int:
     parser.add_argument("--candidates", type=int, default=32)
     parser.add_argument("--refine-steps", type=int, default=30)
     parser.add_argument("--lr", type=float, default=0.1)
-    parser.add_argument("--hold", default="auto", choices=("auto", "model"), help="hold time of the synth notes")
+    parser.add_argument("--hold", default="both", choices=("both", "auto", "model"), help="hold of the synth notes")
     parser.add_argument("--mel-weight", type=float, default=0.0, help="log-mel L1 weight of the refinement loss")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
@@ -303,7 +320,7 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     model = load_match_model(args.model)
     synth, config = from_description(model.meta["synth"]), RenderConfig(**model.meta["render"])
-    args.reference_note = config.note
+    args.reference = config
     folder = args.keep_sounds or Path(tempfile.mkdtemp(prefix="match_ood_"))
     folder.mkdir(parents=True, exist_ok=True)
     ood = gm_sounds(folder) + drum_sounds(args.seed) + voice_sounds(folder)

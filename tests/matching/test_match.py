@@ -14,7 +14,7 @@ import torch
 from flowsynth.cli.main import main
 from flowsynth.features.metrics import AUDIO_METRICS
 from flowsynth.matching import MatchSettings, match, write_match
-from flowsynth.matching.match import shifted_log_mel, target_features
+from flowsynth.matching.conditions import shifted_log_mel, target_features
 from flowsynth.synth import Synth
 from flowsynth.synth.presets import read_preset_file
 

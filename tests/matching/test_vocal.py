@@ -9,7 +9,7 @@ import torch
 
 from flowsynth.matching import MatchSettings, TargetDistance, draw_candidates, match, render
 from flowsynth.matching.analysis import _level_db, detect_pitch, envelope
-from flowsynth.matching.match import target_features
+from flowsynth.matching.conditions import target_features
 
 SETTINGS = MatchSettings(candidates=4, refine_steps=3)
 
@@ -39,9 +39,13 @@ def test_voice_sounds_are_matched(voice_paths: dict[str, Path], model, name: str
 
 
 def test_a_voiced_sound_is_played_at_the_voice_pitch(voice_paths: dict[str, Path], model) -> None:
-    result = match(voice_paths["wooo"], model, settings=SETTINGS)
+    settings = MatchSettings(candidates=4, refine_steps=3, reference_note=False)  # the voice's note only
+    result = match(voice_paths["wooo"], model, settings=settings)
     voice = result.target.pitch
     assert result.target.config.note == round(voice.midi)
+    assert all(
+        c["condition"].startswith(f"note {round(voice.midi)},") for c in result.report["stages"]["infer"]["conditions"]
+    )
     # a tonal preset (the synth's defaults) played as the match is has the voice's pitch
     synth = result.synth
     defaults = synth.space.full_defaults()[[synth.space.names.index(n) for n in synth.space.learned]]

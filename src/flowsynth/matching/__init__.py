@@ -9,8 +9,9 @@ Example:
     ``write_match(match("voice.wav", load_model("model.pt")), "out/")``
 """
 
+from flowsynth.matching.conditions import Condition, conditions, shifted_log_mel, target_features
 from flowsynth.matching.distance import MATCH_METRICS, TargetDistance
-from flowsynth.matching.match import MatchResult, MatchSettings, match, match_target, target_features
+from flowsynth.matching.match import MatchResult, MatchSettings, match, match_target
 from flowsynth.matching.models import default_model_path, load_match_model
 from flowsynth.matching.output import write_match
 from flowsynth.matching.refine import Budget, Refined, refine_cma, refine_gradient
@@ -27,12 +28,14 @@ from flowsynth.matching.target import Target, prepare_target
 __all__ = [
     "MATCH_METRICS",
     "Budget",
+    "Condition",
     "MatchResult",
     "MatchSettings",
     "Refined",
     "Scored",
     "Target",
     "TargetDistance",
+    "conditions",
     "default_model_path",
     "draw_candidates",
     "load_match_model",
@@ -45,6 +48,7 @@ __all__ = [
     "refine_gradient",
     "render",
     "score_candidates",
+    "shifted_log_mel",
     "target_features",
     "write_match",
 ]

@@ -3,11 +3,13 @@
 Stages (each timed in the report):
 
 1. **prepare**: load, trim, normalize and analyse the target (:func:`~flowsynth.matching.target.prepare_target`).
-2. **infer**: the model's log-mel input of the target, moved to the model's reference note when the
-   target is pitched (the model learned sounds played at that note; the synth is then played at the
-   target's own note), and candidates: the posterior mean, ``candidates`` posterior draws and the
-   mean with the target's envelope and vibrato hints (:mod:`~flowsynth.matching.hints`). Without a
-   model: the synth's defaults and ``candidates`` uniform random draws (random search).
+2. **infer**: the render conditions (:mod:`~flowsynth.matching.conditions`): the synth plays the
+   target's note (the model's input then moved to the model's reference note) or the reference note,
+   held as long as the target's envelope says or as the model's sounds were; the model's estimate is
+   rendered under each and the closest condition kept. Then the candidates: the posterior mean,
+   ``candidates`` posterior draws and the mean with the target's envelope and vibrato hints
+   (:mod:`~flowsynth.matching.hints`). Without a model: the synth's defaults and ``candidates``
+   uniform random draws (random search).
 3. **candidates**: every candidate rendered in one batch at the target's note, the best kept by the
    ranking distance (MR-STFT or MFCC-L1 after level matching); then the hints applied to that best.
 4. **refine** (optional): gradient descent (differentiable synths) or CMA-ES (any synth) from the
@@ -20,16 +22,16 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from flowsynth.errors import RenderError
-from flowsynth.features.logmel import LogMel, log_mel
 from flowsynth.features.metrics import audio_metrics
-from flowsynth.features.spectral import stft_power
+from flowsynth.matching.conditions import HOLDS, Condition, choose_condition, conditions, shifted_log_mel
 from flowsynth.matching.distance import MATCH_METRICS, TargetDistance
 from flowsynth.matching.hints import apply_hints, hint_values, hinted_names
 from flowsynth.matching.refine import Budget, Refined, refine_cma, refine_gradient
@@ -43,8 +45,6 @@ __all__ = [
     "MatchSettings",
     "match",
     "match_target",
-    "shifted_log_mel",
-    "target_features",
 ]
 
 #: Refinement optimizers: ``auto`` is gradient descent for differentiable synths, CMA-ES otherwise.
@@ -64,8 +64,11 @@ class MatchSettings:
         optimizer: ``"auto"``, ``"gradient"`` or ``"cma"``.
         hints: Also try the target's envelope and vibrato as parameter values.
         hold: Hold time of the synth note: ``"auto"`` (the note-off time of the target's envelope),
-            ``"model"`` (the model's render conditions) or seconds.
+            ``"model"`` (the model's render conditions), ``"both"`` (whichever suits the model's
+            estimate better) or seconds.
         note: MIDI note to play the synth at (None: the target's pitch).
+        reference_note: For a pitched target, also try playing the model's reference note (the
+            synth's tuning then carries the pitch) and keep it if the model's estimate fits better.
         shift_features: Move a pitched target to the model's reference note before inferring.
         lr: Learning rate of gradient refinement (on parameter logits).
         mel_weight: Weight of the log-mel L1 term of the gradient loss.
@@ -79,8 +82,9 @@ class MatchSettings:
     metric: str = "mr_stft"
     optimizer: str = "auto"
     hints: bool = True
-    hold: str | float = "auto"
+    hold: str | float = "both"
     note: float | None = None
+    reference_note: bool = True
     shift_features: bool = True
     lr: float = 0.05
     mel_weight: float = 0.0
@@ -100,6 +104,8 @@ class MatchSettings:
             raise ValueError(f"unknown metric {self.metric!r}; known: {', '.join(MATCH_METRICS)}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; known: {', '.join(OPTIMIZERS)}")
+        if isinstance(self.hold, str) and self.hold not in HOLDS:
+            raise ValueError(f"hold must be one of {', '.join(HOLDS)} or seconds, got {self.hold!r}")
 
     @property
     def refines(self) -> bool:
@@ -130,39 +136,6 @@ class MatchResult:
     report: dict[str, Any] = field(default_factory=dict)
 
 
-def target_features(target: Target, reference_note: float, shift: bool = True) -> Tensor:
-    """The model's raw log-mel input ``[64, 80]`` of a target, moved to ``reference_note`` when it is pitched."""
-    steps = reference_note - target.config.note if shift and target.pitch.pitched else 0.0
-    return shifted_log_mel(target.audio, target.sample_rate, steps)
-
-
-def shifted_log_mel(audio: Tensor, sample_rate: int, semitones: float = 0.0) -> Tensor:
-    """:func:`~flowsynth.features.log_mel` of ``audio [N]`` as if it were transposed by ``semitones``.
-
-    The power spectrum of each frame is resampled along frequency (bin ``k`` takes the power at
-    ``k / ratio``, divided by ``ratio`` so that each partial keeps its power), which moves every
-    partial and the spectral envelope by ``ratio = 2 ** (semitones / 12)`` and keeps the timing.
-    With 0 semitones it is exactly the log-mel.
-
-    >>> audio = torch.randn(22050)
-    >>> torch.allclose(shifted_log_mel(audio, 22050), log_mel(audio))
-    True
-    """
-    if semitones == 0:
-        return log_mel(audio, sample_rate)
-    module = LogMel(sample_rate)
-    power = stft_power(module.fit_length(audio.reshape(1, -1)), module.n_fft, module.hop_length)[0]
-    power = power[:, : module.n_frames]
-    ratio = 2.0 ** (semitones / 12.0)
-    source = torch.arange(power.shape[0], dtype=power.dtype) / ratio
-    low = source.floor().long().clamp_max(power.shape[0] - 1)
-    high = (low + 1).clamp_max(power.shape[0] - 1)
-    weight = (source - low)[:, None]
-    moved = ((1.0 - weight) * power[low] + weight * power[high]) / ratio
-    moved = torch.where((source <= power.shape[0] - 1)[:, None], moved, 0.0)
-    return torch.log(module.mel_basis.to(moved) @ moved + module.eps)
-
-
 def _resolve(model, synth: Synth | None, config: RenderConfig | None) -> tuple[Synth, RenderConfig]:
     """The synth and render conditions: given, or the model's checkpoint's."""
     meta = getattr(model, "meta", None) or {}
@@ -186,16 +159,31 @@ def _default_vector(synth: Synth) -> Tensor:
     return full[[synth.space.names.index(n) for n in synth.space.learned]].reshape(1, -1)
 
 
+def _estimate(model, synth: Synth, target: Target) -> Callable[[Condition], Tensor]:
+    """The model's estimate ``[1, d]`` under a condition (the synth's defaults without a model)."""
+    cache: dict[float, Tensor] = {}
+
+    def estimate(condition: Condition) -> Tensor:
+        if model is None:
+            return _default_vector(synth)
+        if condition.shift not in cache:
+            features = shifted_log_mel(target.audio, target.sample_rate, condition.shift)
+            cache[condition.shift] = draw_candidates(model, features, 0)
+        return cache[condition.shift]
+
+    return estimate
+
+
 def _candidates(
-    model, synth: Synth, target: Target, settings: MatchSettings, reference_note: float
+    model, synth: Synth, target: Target, settings: MatchSettings, condition: Condition
 ) -> tuple[Tensor, list[str]]:
-    """The candidates ``[B, d]`` and where each comes from."""
+    """The candidates ``[B, d]`` under ``condition`` and where each comes from."""
     if model is None:
         draws = random_candidates(synth.num_learned, settings.candidates, settings.seed)
         start = torch.cat([_default_vector(synth), draws])
         origins = ["synth defaults"] + ["random draw"] * len(draws)
     else:
-        features = target_features(target, reference_note, settings.shift_features)
+        features = shifted_log_mel(target.audio, target.sample_rate, condition.shift)
         start = draw_candidates(model, features, settings.candidates, settings.seed)
         origins = ["model estimate"] + ["posterior draw"] * (len(start) - 1)
     if settings.hints and hinted_names(synth, hint_values(target)):
@@ -256,8 +244,9 @@ def match(
     settings = settings or MatchSettings()
     begin = time.perf_counter()
     synth, config = _resolve(model, synth, config)
-    target = prepare_target(source, config, source_rate=source_rate, note=settings.note, hold=settings.hold)
-    return match_target(target, model, synth, settings, reference_note=config.note, begin=begin)
+    hold = "auto" if settings.hold == "both" else settings.hold
+    target = prepare_target(source, config, source_rate=source_rate, note=settings.note, hold=hold)
+    return match_target(target, model, synth, settings, reference=config, begin=begin)
 
 
 def match_target(
@@ -266,7 +255,7 @@ def match_target(
     synth: Synth | None = None,
     settings: MatchSettings | None = None,
     *,
-    reference_note: float | None = None,
+    reference: RenderConfig | None = None,
     begin: float | None = None,
 ) -> MatchResult:
     """Matches a prepared target (:func:`~flowsynth.matching.target.prepare_target`): stages 2 to 5 of the module docstring.
@@ -275,19 +264,23 @@ def match_target(
         target: The prepared target; it is rendered at ``target.config``.
         model: The model, or None for a model-free search.
         synth: The synth (default: the model's).
-        settings: How hard to look; its ``note`` and ``hold`` are the target's business and ignored here.
-        reference_note: The note the model learned its sounds at (default: the model's render note).
+        settings: How hard to look; its ``note`` was the target's business (``prepare_target``).
+        reference: The render conditions of the model's training sounds (default: the model's).
         begin: ``time.perf_counter()`` when the match began (default: now), for the time budget and report.
     """
     settings = settings or MatchSettings()
     begin = time.perf_counter() if begin is None else begin
-    synth, config = _resolve(model, synth, None)
-    reference = config.note if reference_note is None else reference_note
+    synth, config = _resolve(model, synth, reference)
     stages: dict[str, dict[str, Any]] = {"prepare": {"time_s": time.perf_counter() - begin}}
     mark = time.perf_counter()
-    candidates, origins = _candidates(model, synth, target, settings, reference)
-    stages["infer"] = {"time_s": time.perf_counter() - mark, "candidates": len(candidates)}
     distance = TargetDistance(target.audio, target.sample_rate, settings.metric)
+    options = conditions(target, config, settings.hold, settings.reference_note, settings.shift_features)
+    chosen, tried = choose_condition(synth, distance, options, _estimate(model, synth, target), settings.seed)
+    target = replace(target, config=chosen.config)
+    candidates, origins = _candidates(model, synth, target, settings, chosen)
+    renders = len(tried) if len(tried) > 1 else 0
+    stages["infer"] = {"time_s": time.perf_counter() - mark, "renders": renders, "candidates": len(candidates)}
+    stages["infer"]["conditions"] = tried
     best, stages["candidates"] = _search(synth, target, distance, candidates, origins, settings)
     if settings.refines:
         left = None if settings.budget_s is None else max(0.0, settings.budget_s - (time.perf_counter() - begin))
