@@ -3,7 +3,8 @@
 For each level (hidden units : harmonics), channels are chosen by importance in the previous level's
 trained generator, the kept channels' weights are taken from the rewind checkpoint (an early step of the
 dense run), and the small generator is retrained. Measured on the test split, in the same run as the dense
-generator: parameters, file size, time to generate 1 s on one thread (and the speed-up), and the protocol's
+generator: parameters, file size, time to generate 1 s on one thread (all generators timed round-robin in
+one loop, so that the machine's load changes hit them alike; and the speed-up), and the protocol's
 MR-STFT and LSD between real clips and the generated ones. "pruned, no retraining" shows the same channels
 cut out of the trained dense generator without rewinding or retraining.
 
@@ -36,14 +37,17 @@ def quality(model, test) -> dict:
     return {name: summarize(distances[name]) for name in ("mr_stft", "lsd")}
 
 
-def speed(model, curves: np.ndarray, repeats: int) -> float:
-    generate(model, curves)
-    times = []
+def interleaved_speed(models: list, curves: np.ndarray, repeats: int) -> list[float]:
+    """Median seconds to generate ``curves`` per model, timed round-robin so that load changes hit all alike."""
+    times: list[list[float]] = [[] for _ in models]
+    for model in models:
+        generate(model, curves)
     for i in range(repeats):
-        started = time.perf_counter()
-        generate(model, curves, seed=i)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+        for k, model in enumerate(models):
+            started = time.perf_counter()
+            generate(model, curves, seed=i)
+            times[k].append(time.perf_counter() - started)
+    return [statistics.median(t) for t in times]
 
 
 def size_bytes(model) -> int:
@@ -51,15 +55,22 @@ def size_bytes(model) -> int:
         return save_checkpoint(Path(folder) / "m.pt", model, {}).stat().st_size
 
 
-def row(label: str, model, test, curves, repeats: int, base: dict | None) -> dict:
+def row(label: str, model, test) -> dict:
     entry = {"level": label, "parameters": model.num_parameters, "bytes": size_bytes(model),
-             "seconds_per_1s": speed(model, curves, repeats), "quality": quality(model, test)}  # fmt: skip
-    if base:
+             "quality": quality(model, test)}  # fmt: skip
+    print(json.dumps({k: v for k, v in entry.items() if k != "quality"}), entry["quality"]["mr_stft"]["mean"])
+    return entry
+
+
+def compare(rows: list[dict], models: list, curves: np.ndarray, repeats: int) -> None:
+    """Adds speed (timed together) and the ratios to the dense generator (the first row)."""
+    for entry, seconds in zip(rows, interleaved_speed(models, curves, repeats), strict=True):
+        entry["seconds_per_1s"] = seconds
+    base = rows[0]
+    for entry in rows:
         entry["fewer_parameters"] = base["parameters"] / entry["parameters"]
         entry["speed_up"] = base["seconds_per_1s"] / entry["seconds_per_1s"]
         entry["mr_stft_change"] = entry["quality"]["mr_stft"]["mean"] / base["quality"]["mr_stft"]["mean"] - 1.0
-    print(json.dumps({k: v for k, v in entry.items() if k != "quality"}), entry["quality"]["mr_stft"]["mean"])
-    return entry
 
 
 def main() -> None:
@@ -73,25 +84,30 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--runs", type=Path, default=Path("runs/impact_prune"))
     parser.add_argument("--out", type=Path, default=Path("bench/reports"))
+    parser.add_argument("--reuse", action="store_true", help="keep levels already retrained in --runs")
     args = parser.parse_args()
     torch.set_num_threads(1)
     dense, _ = load_generator(args.dense)
     rewind, _ = load_generator(args.rewind)
     test = load_dataset(args.data).subset("test")
     curves = test.curves[0]
-    rows = [row("dense", dense, test, curves, args.repeats, None)]
+    rows, models = [row("dense", dense, test)], [dense]
     trained, channels = dense, all_channels(dense)
     for level in args.levels.split(","):
         hidden, harmonics = (int(v) for v in level.split(":"))
         channels = compose(channels, select_channels(trained, hidden, harmonics))
-        rows.append(row(f"{level} pruned, no retraining", cut(dense, channels), test, curves, args.repeats, rows[0]))
+        plain = cut(dense, channels)
+        rows.append(row(f"{level} pruned, no retraining", plain, test))
         folder = args.runs / level.replace(":", "h_") / ""
-        init = save_checkpoint(folder / "rewound.pt", cut(rewind, channels), {"channels_from": str(args.rewind)})
-        config = TrainConfig(steps=args.steps, minutes=args.minutes, learning_rate=5e-4, valid_every=50,
-                             rewind_step=10**9)  # fmt: skip
-        train(args.data, folder, config, init=init, log=lambda line: print(line, flush=True))
+        if not (args.reuse and (folder / "best.pt").is_file()):
+            init = save_checkpoint(folder / "rewound.pt", cut(rewind, channels), {"channels_from": str(args.rewind)})
+            config = TrainConfig(steps=args.steps, minutes=args.minutes, learning_rate=5e-4, valid_every=50,
+                                 rewind_step=10**9)  # fmt: skip
+            train(args.data, folder, config, init=init, log=lambda line: print(line, flush=True))
         trained, _ = load_generator(folder / "best.pt")
-        rows.append(row(f"{level} rewound + retrained", trained, test, curves, args.repeats, rows[0]))
+        rows.append(row(f"{level} rewound + retrained", trained, test))
+        models += [plain, trained]
+    compare(rows, models, curves, args.repeats)
     report = {"conditions": f"test split of {args.data} ({len(test)} real clips); retraining {args.steps} steps "
               f"(at most {args.minutes} min) per level from {args.rewind}; one thread", "rows": rows}  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,7 @@
 Descriptor error (PROTOCOL.md, impact generation) is ``|requested - measured|`` per descriptor, averaged over
 the frames where the requested loudness is above -60 dB, in each descriptor's unit, except brightness (in
 octaves, ``|log2(measured / requested)|``) and pitch (in semitones, only on frames whose requested
-tone-likeness is at least 0.5). Spectral distances are the protocol's SC, LSD, MFCC-L1 and MR-STFT
+tone-likeness is at least 0.8, i.e. YIN's d' under 0.2: a pitch is defined only for periodic frames). Spectral distances are the protocol's SC, LSD, MFCC-L1 and MR-STFT
 (:mod:`flowsynth.features.metrics`) between a real held-out impact and the sound generated from its curves.
 """
 
@@ -42,6 +42,8 @@ ERROR_UNITS = {
 #: Spectral distances computed by :func:`spectral_distances`.
 SPECTRAL_METRICS = ("sc", "lsd", "mfcc_l1", "mr_stft")
 _ROW = {name: i for i, name in enumerate(DESCRIPTOR_NAMES)}
+#: Tone-likeness from which a frame's pitch is scored (YIN's d' under 0.2: clearly periodic).
+_TONAL = 0.8
 
 
 def descriptor_errors(requested: np.ndarray, audio: np.ndarray, config: DescriptorConfig) -> dict[str, float]:
@@ -57,7 +59,7 @@ def descriptor_errors(requested: np.ndarray, audio: np.ndarray, config: Descript
     frames = min(measured.shape[1], requested.shape[1])
     req, got = requested[:, :frames].astype(np.float64), measured[:, :frames].astype(np.float64)
     active = req[_ROW["loudness"]] > -60.0
-    tonal = active & (req[_ROW["tone_likeness"]] >= 0.5)
+    tonal = active & (req[_ROW["tone_likeness"]] >= _TONAL)
     diff = np.abs(got - req)
     diff[_ROW["brightness"]] = np.abs(np.log2(got[_ROW["brightness"]] / req[_ROW["brightness"]]))
     diff[_ROW["pitch"]] = 12.0 * np.abs(np.log2(got[_ROW["pitch"]] / req[_ROW["pitch"]]))

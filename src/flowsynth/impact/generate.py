@@ -3,7 +3,9 @@
 Controls are in [-1, 1] with 0 leaving the curve unchanged:
 
 * ``richness``: spread in octaves times ``2 ** richness`` (half to double);
-* ``noisiness``: moves toward 1 (``c > 0``: ``n + c (1 - n)``) or toward 0 (``c < 0``: ``n (1 + c)``);
+* ``noisiness``: moves toward 1 (``c > 0``: ``n + c (1 - n)``) or toward 0 (``c < 0``: ``n (1 + c)``), and
+  tone-likeness the opposite way by the same rule: the two correlate at -0.75 over the training frames, so
+  moving noisiness alone asks for sounds the data never had (and the generator barely responds);
 * ``brightness``: centroid times ``2 ** (2 * brightness)`` (two octaves down to two up);
 * ``pitch_semitones``: pitch times ``2 ** (semitones / 12)`` (any real number).
 
@@ -55,6 +57,11 @@ def _check_control(name: str, value: float) -> float:
     return float(value)
 
 
+def _toward(values: np.ndarray, control: float) -> np.ndarray:
+    """Moves ratios toward 1 (``control > 0``) or toward 0 (``control < 0``) by the fraction ``|control|``."""
+    return values + control * (1.0 - values) if control > 0 else values * (1.0 + control)
+
+
 def edit_curves(
     curves: np.ndarray,
     richness: float = 0.0,
@@ -68,15 +75,15 @@ def edit_curves(
     >>> c = np.tile(np.array([[-20.0], [0.3], [0.5], [0.5], [1.0], [1000.0], [200.0]]), (1, 3))
     >>> e = edit_curves(c, richness=1.0, noisiness=0.5, brightness=-0.5, pitch_semitones=12.0)
     >>> [round(float(v), 2) for v in e[:, 0]]
-    [-20.0, 0.3, 0.75, 0.5, 2.0, 500.0, 400.0]
+    [-20.0, 0.3, 0.75, 0.25, 2.0, 500.0, 400.0]
     """
     out = np.array(curves, dtype=np.float32, copy=True)
     r, n, b = (
         _check_control(k, v) for k, v in (("richness", richness), ("noisiness", noisiness), ("brightness", brightness))
     )
     out[_ROW["richness"]] *= 2.0**r
-    noise = out[_ROW["noisiness"]]
-    out[_ROW["noisiness"]] = noise + n * (1.0 - noise) if n > 0 else noise * (1.0 + n)
+    out[_ROW["noisiness"]] = _toward(out[_ROW["noisiness"]], n)
+    out[_ROW["tone_likeness"]] = _toward(out[_ROW["tone_likeness"]], -n)
     out[_ROW["brightness"]] = np.clip(out[_ROW["brightness"]] * 2.0 ** (2.0 * b), 20.0, sample_rate / 2)
     out[_ROW["pitch"]] = np.clip(out[_ROW["pitch"]] * 2.0 ** (pitch_semitones / 12.0), 20.0, sample_rate / 2)
     return out
