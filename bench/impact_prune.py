@@ -85,6 +85,7 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=Path("runs/impact_prune"))
     parser.add_argument("--out", type=Path, default=Path("bench/reports"))
     parser.add_argument("--reuse", action="store_true", help="keep levels already retrained in --runs")
+    parser.add_argument("--report", default="impact_prune", help="report file name (without extension)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     dense, _ = load_generator(args.dense)
@@ -111,8 +112,8 @@ def main() -> None:
     report = {"conditions": f"test split of {args.data} ({len(test)} real clips); retraining {args.steps} steps "
               f"(at most {args.minutes} min) per level from {args.rewind}; one thread", "rows": rows}  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "impact_prune.json").write_text(json.dumps(report, indent=1))
-    (args.out / "impact_prune.md").write_text(markdown(report))
+    (args.out / f"{args.report}.json").write_text(json.dumps(report, indent=1))
+    (args.out / f"{args.report}.md").write_text(markdown(report))
     print(markdown(report))
 
 
