@@ -21,6 +21,7 @@ def save_spectrograms(
         sounds: Label -> mono audio ``[N]``.
         sample_rate: Sample rate of every sound.
         title: Figure title.
+        columns: Plots per row.
     """
     import librosa
     import matplotlib
@@ -30,7 +31,7 @@ def save_spectrograms(
 
     if not sounds:
         raise ValueError("no sound to plot")
-    columns = min(len(sounds), 4)
+    columns = min(len(sounds), columns)
     rows = -(-len(sounds) // columns)
     figure, axes = plt.subplots(rows, columns, figsize=(4 * columns, 3 * rows), squeeze=False, sharey=True)
     for ax, (label, audio) in zip(axes.flat, sounds.items(), strict=False):

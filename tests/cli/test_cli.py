@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -101,10 +102,17 @@ def test_render_dataset_and_info(tmp_path: Path) -> None:
     assert data["params"]["filter_cutoff"]["units"] == "Hz"
 
 
-def test_demo_writes_audio_figure_and_summary(tmp_path: Path) -> None:
+def test_demo_matches_new_sounds_with_the_shipped_model(tmp_path: Path) -> None:
     result = run("demo", "--out", str(tmp_path), "--count", "2")
     assert result.returncode == 0, result.stderr
     summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["model"] == "builtin-32-flow_reg" and summary["learned_params"] == 32
     assert len(summary["sounds"]) == 2
+    for sound in summary["sounds"]:
+        assert set(sound["metrics"]) >= {"sc", "lsd", "mfcc_l1", "mr_stft"}
+        assert all(math.isfinite(v) for v in sound["metrics"].values())
+        assert sound["inferred_preset"]["normalized"] != sound["true_preset"]["normalized"]
+        target, _ = soundfile.read(tmp_path / sound["target"])
+        match, _ = soundfile.read(tmp_path / sound["match"])
+        assert len(target) == len(match) == 4 * 22050 and abs(match).max() > 1e-3
     assert (tmp_path / "spectrograms.png").stat().st_size > 10_000
-    assert soundfile.info(tmp_path / "sound-0.wav").duration == pytest.approx(4.0)

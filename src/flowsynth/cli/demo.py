@@ -10,11 +10,15 @@ __all__ = ["register"]
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Adds the demo command."""
-    demo = subparsers.add_parser("demo", help="render sounds of the built-in synth with a spectrogram and summary")
+    from flowsynth.demo import DEFAULT_MODEL, DEMO_SEED
+
+    demo = subparsers.add_parser(
+        "demo", help="the shipped model matches sounds it never heard: target and match audio, spectrograms, metrics"
+    )
     demo.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder")
-    demo.add_argument("--synth", default="builtin-32")
-    demo.add_argument("--count", type=int, default=4, help="number of sounds")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--model", default=DEFAULT_MODEL, help="shipped model name")
+    demo.add_argument("--count", type=int, default=3, help="number of sounds")
+    demo.add_argument("--seed", type=int, default=DEMO_SEED)
     demo.set_defaults(func=run)
 
 
@@ -23,7 +27,13 @@ def run(args: argparse.Namespace) -> int:
 
     if args.count < 1:
         raise ValueError("--count must be at least 1")
-    summary = run_demo(args.out, args.synth, args.count, args.seed)
-    print(f"rendered {len(summary['sounds'])} sounds of {summary['synth']} in {summary['render_time_s']:.2f} s")
-    print(f"wrote {args.out}/: sound-*.wav, {summary['spectrograms']}, summary.json")
+    summary = run_demo(args.out, args.model, args.count, args.seed)
+    metrics = summary["metrics"]
+    print(
+        f"{summary['model']} matched {len(summary['sounds'])} new sounds of {summary['synth']} "
+        f"({summary['learned_params']} parameters) in {summary['inference_s'] * 1000:.0f} ms: "
+        f"spectral convergence {metrics['sc']['mean']:.3f}, MFCC-L1 {metrics['mfcc_l1']['mean']:.2f}, "
+        f"log-spectral distance {metrics['lsd']['mean']:.1f} dB"
+    )
+    print(f"wrote {args.out}/: target-*.wav, match-*.wav, spectrograms.png, summary.json")
     return 0
