@@ -12,7 +12,7 @@ __all__ = ["save_spectrograms"]
 
 
 def save_spectrograms(
-    path: str | os.PathLike[str], sounds: dict[str, Tensor], sample_rate: int, title: str = ""
+    path: str | os.PathLike[str], sounds: dict[str, Tensor], sample_rate: int, title: str = "", columns: int = 4
 ) -> Path:
     """Writes a PNG with the log-magnitude spectrogram of each sound, side by side.
 
