@@ -17,6 +17,7 @@ def test_report_holds_every_figure_with_its_conditions(space: SoundSpace, datase
     inter = report["interpolation"]
     assert inter["pairs"] == 2 and set(inter["per_descriptor"]) >= {"centroid_hz", "flux"}
     assert 0 <= inter["descriptors_smoother_on_average"] <= 8 and len(report["macros"]) == 4
+    assert report["interpolation_encoded"]["endpoint_error"]["mean"] < 1e-3  # heard sounds are reached exactly
     json.dumps(report)
 
 

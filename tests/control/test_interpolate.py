@@ -51,5 +51,6 @@ def test_compare_paths_reports_both_paths_per_descriptor(space: SoundSpace) -> N
     assert set(report["latent"]) == set(report["linear"]) == set(names) and len(names) == 8
     assert 0 <= report["smoother_on"] <= len(names)
     assert report["smoother_on"] == sum(report["latent"][n] < report["linear"][n] for n in names)
+    assert report["endpoint_error"] < 1e-3  # the flow inverts both presets exactly
     assert len(report["paths"]["latent"]["params"]) == 9
     assert report["paths"]["linear"]["params"][4] == pytest.approx(((a + b) / 2).tolist(), abs=1e-6)

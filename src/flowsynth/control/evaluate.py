@@ -3,7 +3,9 @@
 * Semantic knobs: fitted on the training split (measured knobs) or the model's own (``flow_dis``), then
   swept around ``anchors`` test presets: Spearman rho with the pair's descriptor and leakage.
 * Interpolation: ``pairs`` seeded pairs of test presets, the latent path against the naive one,
-  smoothness per descriptor normalized with the training split's descriptor scale.
+  smoothness per descriptor normalized with the training split's descriptor scale; and the same
+  between the sounds the model hears in those test sounds (the parameters of their posterior-mean
+  latents: points the model reaches exactly, as when two sounds are dropped), ``interpolation_encoded``.
 * Macros: the ranked knobs, measured around training presets.
 
 Run ``python -m flowsynth.control.evaluate --model M --data D --out report.json``.
@@ -52,11 +54,15 @@ def evaluate_controls(
         raise ValueError(f"{data} stores no descriptors; render it again with a current flowsynth")
     scale = DescriptorScale.fit(train.descriptors)
     reference = space.to_latent(train.params)
+    projected_train = space.projected
     order = torch.randperm(len(test), generator=torch.Generator().manual_seed(seed))
     begin = time.perf_counter()
     knobs = fit_semantic_knobs(space, reference, train.descriptors)
     semantic = evaluate_semantic(knobs, space.to_latent(test.params[order[:anchors]]), steps, scale)
-    paths = _interpolations(space, test, order, pairs, steps, scale)
+    paths = _interpolations(space, test.params, order, pairs, steps, scale)
+    encoded = _interpolations(
+        space, _encoded(space, data, order[: 2 * pairs]), torch.arange(2 * pairs), pairs, steps, scale
+    )
     macros = analyze_macros(space, reference, analysis or AnalysisConfig(seed=seed), scale)
     return {
         "test_set": {"data": str(data), "split": "test", "presets": len(test), "anchors": anchors, "pairs": pairs},
@@ -66,21 +72,31 @@ def evaluate_controls(
         "seed": seed,
         "semantic": semantic,
         "interpolation": paths,
+        "interpolation_encoded": encoded,
         "macros": [
             {"knob": i, "dim": m.dim, "name": m.name, "label": m.label, "sound_score": round(m.sound_score, 4)}
             for i, m in enumerate(macros.macros[: macros.visible])
         ],
+        "projected": {"train": projected_train, "test_and_paths": space.projected - projected_train},
         "time_s": round(time.perf_counter() - begin, 1),
     }
 
 
+def _encoded(space: SoundSpace, data: str | os.PathLike[str], rows: torch.Tensor) -> torch.Tensor:
+    """What the model hears in the chosen test sounds: the parameters of their posterior-mean latents."""
+    from flowsynth.data import DatasetFile
+
+    features = torch.from_numpy(DatasetFile(Path(data)).read("features", "test"))[rows]
+    return space.to_params(space.model.latent_mean(features))
+
+
 def _interpolations(
-    space: SoundSpace, test: PresetBank, order: torch.Tensor, pairs: int, steps: int, scale: DescriptorScale
+    space: SoundSpace, params: torch.Tensor, order: torch.Tensor, pairs: int, steps: int, scale: DescriptorScale
 ) -> dict[str, Any]:
     reports = []
     for k in range(pairs):
         a, b = order[(2 * k) % len(order)], order[(2 * k + 1) % len(order)]
-        reports.append(compare_paths(space, test.params[a], test.params[b], steps, scale))
+        reports.append(compare_paths(space, params[a], params[b], steps, scale))
     names = reports[0]["descriptors"]
     per_descriptor = {
         name: {
@@ -98,6 +114,7 @@ def _interpolations(
             v["latent"]["mean"] < v["linear"]["mean"] for v in per_descriptor.values()
         ),
         "pairs_smoother_on_most_descriptors": sum(r["smoother_on"] > len(names) / 2 for r in reports),
+        "endpoint_error": _ci([r["endpoint_error"] for r in reports]),
         "latent_mean": _ci([r["latent_mean"] for r in reports]),
         "linear_mean": _ci([r["linear_mean"] for r in reports]),
     }
@@ -115,9 +132,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     space = SoundSpace.from_checkpoint(args.model, seed=args.seed)
-    report = evaluate_controls(space, args.data, args.anchors, args.pairs, seed=args.seed) | {
-        "checkpoint": str(args.model)
-    }
+    analysis = AnalysisConfig(anchors=args.macro_anchors, seed=args.seed)
+    report = evaluate_controls(space, args.data, args.anchors, args.pairs, analysis=analysis, seed=args.seed)
+    report["checkpoint"] = str(args.model)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     for row in report["semantic"]:
@@ -125,11 +142,16 @@ def main(argv: list[str] | None = None) -> None:
         print(
             f"{row['name']:<24} rho {rho['mean']:+.3f} [{rho['ci95_low']:+.3f}, {rho['ci95_high']:+.3f}]  leakage {leak['mean']:.3f}"
         )
-    inter = report["interpolation"]
+    for key in ("interpolation", "interpolation_encoded"):
+        _print_paths(key, report[key], report["projected"])
+
+
+def _print_paths(key: str, inter: dict[str, Any], projected: dict[str, int]) -> None:
     print(
-        f"interpolation: latent smoother on {inter['descriptors_smoother_on_average']}/8 descriptors on average; "
+        f"{key}: latent smoother on {inter['descriptors_smoother_on_average']}/8 descriptors on average; "
         f"{inter['pairs_smoother_on_most_descriptors']}/{inter['pairs']} pairs smoother on most descriptors; "
-        f"mean RMS d2 latent {inter['latent_mean']['mean']:.3f} vs linear {inter['linear_mean']['mean']:.3f}"
+        f"mean RMS d2 latent {inter['latent_mean']['mean']:.3f} vs linear {inter['linear_mean']['mean']:.3f}; "
+        f"endpoint error {inter['endpoint_error']['mean']:.3f}; presets searched (not inverted): {projected}"
     )
 
 

@@ -108,7 +108,9 @@ def compare_paths(
     Returns:
         ``{"steps", "descriptors": [names], "latent": {name: rms}, "linear": {name: rms},
         "latent_mean", "linear_mean", "smoother_on": number of descriptors where the latent path is
-        smoother, "paths": {kind: {"params": [[...]], "descriptors": {name: [...]}}}}``.
+        smoother, "endpoint_error": largest parameter gap between the two paths' ends (0 when the
+        presets' latents are exact; large when the model cannot reach a preset, and the comparison then
+        says little), "paths": {kind: {"params": [[...]], "descriptors": {name: [...]}}}}``.
     """
     paths = [latent_path(space, params_a, params_b, steps), linear_path(params_a, params_b, steps)]
     found = space.describe(torch.cat([p.params for p in paths]), config)
@@ -120,6 +122,8 @@ def compare_paths(
         report[kind] = {n: round(float(v), 6) for n, v in zip(ruler.names, values, strict=True)}
         report[f"{kind}_mean"] = round(float(values.nanmean()), 6)
     report["smoother_on"] = int((rms["latent"] < rms["linear"]).sum())
+    ends = paths[0].params[[0, -1]] - paths[1].params[[0, -1]]
+    report["endpoint_error"] = round(float(ends.abs().max()), 6)
     report["paths"] = {
         p.kind: {
             "params": p.params.tolist(),
