@@ -126,10 +126,10 @@ def time_osc(instrument: Instrument, count: int) -> list[float]:
 class Jack:
     """A JACK server with the dummy driver, for the MIDI and audio figures."""
 
-    def __init__(self) -> None:
+    def __init__(self, period: int) -> None:
         self.name = f"flowsynth-bench-{os.getpid()}"
         self.log = tempfile.NamedTemporaryFile(prefix="jackd-", suffix=".log", delete=False)
-        command = ["jackd", "--no-realtime", "-n", self.name, "-d", "dummy", "-r", str(RATE), "-p", str(PERIOD)]
+        command = ["jackd", "--no-realtime", "-n", self.name, "-d", "dummy", "-r", str(RATE), "-p", str(period)]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=self.log)
         os.environ.update(JACK_DEFAULT_SERVER=self.name, JACK_NO_START_SERVER="1")
         for _ in range(100):
@@ -193,7 +193,7 @@ def time_midi_knob(instrument: Instrument, count: int) -> list[float]:
     return times
 
 
-def time_audio(instrument: Instrument, count: int) -> dict[str, list[float]]:
+def time_audio(instrument: Instrument, count: int, period: int) -> dict[str, list[float]]:
     import sounddevice
 
     from flowsynth.serve.audio import AudioEngine, AudioOutput
@@ -202,7 +202,7 @@ def time_audio(instrument: Instrument, count: int) -> dict[str, list[float]]:
     sounddevice._initialize()
     api = next(a for a in sounddevice.query_hostapis() if "JACK" in a["name"])
     engine = AudioEngine(instrument, sample_rate=RATE)
-    with AudioOutput(engine, api["default_output_device"], block_size=PERIOD) as output:
+    with AudioOutput(engine, api["default_output_device"], block_size=period) as output:
         assert engine.wait_ready(60.0)
         engine.note_on(60)
         time.sleep(0.5)
@@ -233,6 +233,9 @@ def main() -> None:
     parser.add_argument("--data", type=Path, help="dataset for the preset bank (optional)")
     parser.add_argument("--count", type=int, default=500, help="messages per measurement")
     parser.add_argument("--out", type=Path, default=Path("bench/reports"))
+    parser.add_argument(
+        "--jack-period", type=int, default=PERIOD, help="JACK period in frames (MIDI is delivered once per period)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     setup = ControlSetup(data=str(args.data) if args.data else None, analysis=AnalysisConfig(anchors=4, steps=5))
@@ -246,11 +249,11 @@ def main() -> None:
         "OSC knob -> /params": summary(time_osc(instrument, args.count)),
     }
     if shutil.which("jackd"):
-        jack = Jack()
+        jack = Jack(args.jack_period)
         try:
             results["JACK MIDI echo (baseline)"] = summary(time_midi_echo(min(args.count, 200)))
             results["MIDI knob -> params"] = summary(time_midi_knob(instrument, min(args.count, 200)))
-            audio = time_audio(instrument, min(args.count, 50))
+            audio = time_audio(instrument, min(args.count, 50), args.jack_period)
             results["knob -> new audio"] = summary(audio["change"])
             results["note -> sound (rendered ahead)"] = summary(audio["trigger"])
         finally:
@@ -261,8 +264,8 @@ def main() -> None:
         "synth": instrument.space.synth.name,
         "num_params": instrument.space.num_params,
         "render_s": instrument.space.config.render_s,
-        "jack_period_frames": PERIOD,
-        "jack_period_ms": round(1e3 * PERIOD / RATE, 3),
+        "jack_period_frames": args.jack_period,
+        "jack_period_ms": round(1e3 * args.jack_period / RATE, 3),
         "sample_rate": RATE,
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, 1 thread",
         "load_average": os.getloadavg(),
@@ -272,7 +275,8 @@ def main() -> None:
         ),
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "control_latency.json").write_text(json.dumps(report, indent=2) + "\n")
+    name = "control_latency.json" if args.jack_period == PERIOD else f"control_latency_p{args.jack_period}.json"
+    (args.out / name).write_text(json.dumps(report, indent=2) + "\n")
     print(f"{'measurement':<34} {'n':>5} {'median':>9} {'p90':>9} {'p99':>9} {'max':>9}  (ms)")
     for name, row in results.items():
         print(
