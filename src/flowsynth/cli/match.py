@@ -14,12 +14,12 @@ DEFAULT_BUDGET_S = 15.0
 
 
 def _hold(text: str) -> str | float:
-    if text in ("model", "auto"):
+    if text in ("both", "auto", "model"):
         return text
     try:
         return float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--hold takes 'model', 'auto' or seconds, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"--hold takes both, auto, model or seconds, got {text!r}") from None
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -50,7 +50,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="refinement (auto: gradient if possible)",
     )
     parser.add_argument(
-        "--hold", type=_hold, default="auto", help="note hold time: auto (the target's), model, or seconds"
+        "--hold",
+        type=_hold,
+        default="both",
+        help="note hold time: auto (the target's), model (the model's sounds'), both (the better), or seconds",
+    )
+    parser.add_argument(
+        "--no-reference-note", action="store_true", help="play the target's note only (not the model's note too)"
     )
     parser.add_argument("--note", type=float, help="MIDI note to play the synth at (default: the target's pitch)")
     parser.add_argument("--no-hints", action="store_true", help="do not try the target's envelope and vibrato")
@@ -84,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
         hints=not args.no_hints,
         hold=args.hold,
         note=args.note,
+        reference_note=not args.no_reference_note,
         seed=args.seed,
     )
     result = match(args.target, model, synth, settings)

@@ -86,7 +86,7 @@ class MatchSettings:
     note: float | None = None
     reference_note: bool = True
     shift_features: bool = True
-    lr: float = 0.05
+    lr: float = 0.2
     mel_weight: float = 0.0
     cma_sigma: float = 0.2
     seed: int = 0

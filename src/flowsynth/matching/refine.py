@@ -99,7 +99,7 @@ def refine_gradient(
     start_score: float,
     budget: Budget,
     *,
-    lr: float = 0.05,
+    lr: float = 0.2,
     mel_weight: float = 0.0,
     seed: int = 0,
 ) -> Refined:

@@ -16,6 +16,7 @@ from flowsynth.matching.distance import TargetDistance
 from flowsynth.synth.base import RenderConfig, Synth
 
 __all__ = [
+    "RANDOM_SEED_OFFSET",
     "Scored",
     "draw_candidates",
     "nearest_neighbour",
@@ -96,13 +97,24 @@ def draw_candidates(model, features: Tensor, count: int, seed: int = 0) -> Tenso
     return torch.cat([mean, draws]).float().clamp(0.0, 1.0)
 
 
+#: Offset of the random-search seeds: datasets draw their parameters with ``torch.rand`` from small
+#: seeds, and a search from the same seed would draw exactly the dataset's sounds.
+RANDOM_SEED_OFFSET = 0x5EA2C4_0000
+
+
 def random_candidates(num_params: int, count: int, seed: int = 0) -> Tensor:
     """``count`` uniform random parameter vectors ``[count, num_params]`` (random search).
 
+    Drawn from seed ``RANDOM_SEED_OFFSET + seed``, a stream no dataset of ``flowsynth render-dataset``
+    uses, so that a search never starts from the very sounds of a test split.
+
     >>> random_candidates(3, 2, seed=0).shape
     torch.Size([2, 3])
+    >>> from flowsynth.data import sample_params
+    >>> bool((random_candidates(3, 2, seed=0) == sample_params(2, 3, seed=0).params).any())
+    False
     """
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(RANDOM_SEED_OFFSET + seed)
     return torch.rand(count, num_params, generator=generator)
 
 
