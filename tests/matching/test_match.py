@@ -124,3 +124,16 @@ def test_a_plugin_match_writes_the_plugin_state(render_gm_note, tmp_path: Path) 
     raw = torch.from_numpy(synth.to_raw(synth.space.expand(result.params[None])))[0]
     learned = [synth.space.names.index(name) for name in synth.space.learned]
     torch.testing.assert_close(vector.double(), raw[learned], atol=1e-6, rtol=0)
+
+
+def test_the_shipped_model_is_the_default(render_gm_note, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from flowsynth.matching import default_model_path
+
+    shipped = default_model_path()
+    if shipped is None:
+        pytest.skip("no model shipped in flowsynth/assets/models yet")
+    args = ["match", str(render_gm_note(56, 70)), "--out", str(tmp_path / "s"), "--candidates", "2", "--refine", "0"]
+    assert main([*args, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["model"]["path"] == str(shipped) and report["num_params"] == 32
+    assert report["stages"]["candidates"]["renders"] >= 3

@@ -6,22 +6,31 @@ from pathlib import Path
 
 from flowsynth.errors import CheckpointError
 
-__all__ = ["SHIPPED_MODELS_DIR", "default_model_path", "load_match_model"]
+__all__ = ["DEFAULT_PATTERNS", "SHIPPED_MODELS_DIR", "default_model_path", "load_match_model"]
 
 #: Folder of the model checkpoints shipped in the package.
 SHIPPED_MODELS_DIR = Path(__file__).resolve().parent.parent / "assets" / "models"
 
 
+#: File patterns of the default model, in order of preference: the built-in synth's flow_reg first.
+DEFAULT_PATTERNS = ("builtin-32-flow_reg*.pt", "builtin*flow_reg*.pt", "*flow_reg*.pt", "*.pt")
+
+
 def default_model_path(folder: Path = SHIPPED_MODELS_DIR) -> Path | None:
-    """The shipped default model: the first ``flow_reg*.pt`` of ``folder`` (else its first ``*.pt``), or None.
+    """The shipped default model: the first file of ``folder`` matching :data:`DEFAULT_PATTERNS`, or None.
 
     >>> default_model_path(Path("/nonexistent")) is None
     True
+    >>> default_model_path().name if default_model_path() else "builtin-32-flow_reg.pt"
+    'builtin-32-flow_reg.pt'
     """
     if not folder.is_dir():
         return None
-    candidates = sorted(folder.glob("flow_reg*.pt")) or sorted(folder.glob("*.pt"))
-    return candidates[0] if candidates else None
+    for pattern in DEFAULT_PATTERNS:
+        found = sorted(folder.glob(pattern))
+        if found:
+            return found[0]
+    return None
 
 
 def load_match_model(spec: str | Path | None):
