@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "flowsynth.cli.demo",
     "flowsynth.cli.models",
     "flowsynth.cli.match",
+    "flowsynth.cli.impact",
     "flowsynth.cli.control",
 )
 
