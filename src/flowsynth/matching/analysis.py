@@ -152,31 +152,40 @@ def yin(frames: Tensor, sample_rate: int) -> tuple[Tensor, Tensor]:
     the first trough of the cumulative-mean-normalized difference under 0.1 (else its minimum),
     refined by parabolic interpolation. The aperiodicity is that normalized difference (0: periodic).
     """
-    width = frames.shape[1] // 2
     min_lag = max(2, int(sample_rate / PITCH_FMAX_HZ))
-    max_lag = min(width - 1, math.ceil(sample_rate / PITCH_FMIN_HZ))
-    size = 1 << (frames.shape[1] + width - 1).bit_length()
-    spectrum = torch.fft.rfft(frames.double(), n=size)
-    head = torch.fft.rfft(frames[:, :width].double(), n=size)
-    correlation = torch.fft.irfft(head.conj() * spectrum, n=size)[:, : max_lag + 1]
-    energy = torch.nn.functional.pad(frames.double().square().cumsum(dim=1), (1, 0))
-    lags = torch.arange(max_lag + 1)
-    windowed = energy[:, lags + width] - energy[:, lags]
-    difference = (windowed[:, :1] + windowed - 2.0 * correlation).clamp_min(0.0)
-    cumulative = difference[:, 1:].cumsum(dim=1) / torch.arange(1, max_lag + 1)
-    cmnd = torch.cat([torch.ones_like(difference[:, :1]), difference[:, 1:] / cumulative.clamp_min(1e-12)], dim=1)
-    search = cmnd[:, min_lag : max_lag + 1]
-    trough = torch.zeros_like(search, dtype=torch.bool)
-    trough[:, 1:-1] = (search[:, 1:-1] <= search[:, :-2]) & (search[:, 1:-1] <= search[:, 2:])
-    below = trough & (search < 0.1)
-    first = torch.where(below.any(dim=1), below.float().argmax(dim=1), search.argmin(dim=1))
-    period = first + min_lag
+    max_lag = min(frames.shape[1] // 2 - 1, math.ceil(sample_rate / PITCH_FMIN_HZ))
+    cmnd = _cumulative_mean_normalized_difference(frames.double(), max_lag)
+    period = _first_trough(cmnd[:, min_lag:], threshold=0.1) + min_lag
     rows = torch.arange(len(frames))
     left, mid = cmnd[rows, (period - 1).clamp_min(0)], cmnd[rows, period]
     right = cmnd[rows, (period + 1).clamp_max(max_lag)]
     curvature = left - 2.0 * mid + right
     shift = torch.where(curvature > 0, 0.5 * (left - right) / curvature.clamp_min(1e-12), 0.0).clamp(-1.0, 1.0)
     return (sample_rate / (period + shift)).float(), mid.float()
+
+
+def _cumulative_mean_normalized_difference(frames: Tensor, max_lag: int) -> Tensor:
+    """YIN's d'(tau) ``[F, max_lag + 1]``: the first half of each frame against itself ``tau`` later."""
+    width = frames.shape[1] // 2
+    size = 1 << (frames.shape[1] + width - 1).bit_length()
+    spectrum = torch.fft.rfft(frames, n=size)
+    head = torch.fft.rfft(frames[:, :width], n=size)
+    correlation = torch.fft.irfft(head.conj() * spectrum, n=size)[:, : max_lag + 1]
+    energy = torch.nn.functional.pad(frames.square().cumsum(dim=1), (1, 0))
+    lags = torch.arange(max_lag + 1)
+    windowed = energy[:, lags + width] - energy[:, lags]
+    difference = (windowed[:, :1] + windowed - 2.0 * correlation).clamp_min(0.0)
+    cumulative = difference[:, 1:].cumsum(dim=1) / torch.arange(1, max_lag + 1)
+    normalized = difference[:, 1:] / cumulative.clamp_min(1e-12)
+    return torch.cat([torch.ones_like(difference[:, :1]), normalized], dim=1)
+
+
+def _first_trough(values: Tensor, threshold: float) -> Tensor:
+    """Per row, the first local minimum under ``threshold``, else the global minimum (its index)."""
+    trough = torch.zeros_like(values, dtype=torch.bool)
+    trough[:, 1:-1] = (values[:, 1:-1] <= values[:, :-2]) & (values[:, 1:-1] <= values[:, 2:])
+    below = trough & (values < threshold)
+    return torch.where(below.any(dim=1), below.float().argmax(dim=1), values.argmin(dim=1))
 
 
 @dataclass(frozen=True)
