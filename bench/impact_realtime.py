@@ -69,10 +69,23 @@ def jack_device() -> int:
     raise SystemExit("sounddevice does not see the JACK server")
 
 
-def performance(model, minutes: float, seed: int, render_in: str) -> dict:
+class Prerendered:
+    """The baseline instrument: both gates' sounds rendered once; CV moves cost nothing (no model runs)."""
+
+    def __init__(self, instrument: ImpactInstrument) -> None:
+        self.sounds = {gate: instrument(gate, (0.5, 0.5, 0.5)) for gate in (1, 2)}
+        self.num_samples = instrument.num_samples
+
+    def __call__(self, gate: int, cvs: tuple[float, float, float]) -> np.ndarray:
+        return self.sounds[gate]
+
+
+def performance(model, minutes: float, seed: int, render_in: str, baseline: bool = False) -> dict:
     from flowsynth.impact.realtime import Player
 
     instrument = ImpactInstrument(model, reference_curves("tom"), reference_curves("crash"))
+    if baseline:
+        instrument = Prerendered(instrument)  # type: ignore[assignment]
     player = Player(instrument, EngineConfig(RATE, BLOCK, instrument.num_samples), jack_device(), render_in=render_in)
     rng = np.random.default_rng(seed)
     load = []
@@ -125,6 +138,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--render-in", default="process", choices=("process", "thread"))
     parser.add_argument("--skip-performance", action="store_true")
+    parser.add_argument(
+        "--baseline-minutes",
+        type=float,
+        default=0.0,
+        help="also play the same performance without model renders (the machine's own floor)",
+    )
+    parser.add_argument("--merge", action="store_true", help="add to the existing report instead of replacing it")
+    parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--out", type=Path, default=Path("bench/reports"))
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -135,8 +156,10 @@ def main() -> None:
 
     report: dict = {"conditions": f"{RATE} Hz, block {BLOCK}, 1 s impacts, torch threads 1, onnxruntime threads 1",
                     "cpu_count": os.cpu_count(), "speed": {}, "performance": {}}  # fmt: skip
+    if args.merge and (args.out / "impact_realtime.json").is_file():
+        report = json.loads((args.out / "impact_realtime.json").read_text())
     with tempfile.TemporaryDirectory() as folder:
-        for label, model in models.items():
+        for label, model in ({} if args.skip_speed else models).items():
             onnx = OnnxGenerator(export_onnx(model, Path(folder) / f"{label}.onnx"))
             report["speed"][label] = {
                 "parameters": model.num_parameters,
@@ -148,11 +171,15 @@ def main() -> None:
     base = report["speed"]["shipped"]["torch"]["median_s"]
     for entry in report["speed"].values():
         entry["speedup_vs_shipped"] = base / entry["torch"]["median_s"]
-    if not args.skip_performance:
+    runs = [] if args.skip_performance else [(label, model, False) for label, model in models.items()]
+    if args.baseline_minutes > 0:
+        runs.append(("baseline: no model renders", models["shipped"], True))
+    if runs:
         server, _ = start_jack()
         try:
-            for label, model in models.items():
-                report["performance"][label] = performance(model, args.minutes, 0, args.render_in)
+            for label, model, baseline in runs:
+                minutes = args.baseline_minutes if baseline else args.minutes
+                report["performance"][label] = performance(model, minutes, 0, args.render_in, baseline)
                 print(label, json.dumps(report["performance"][label]))
         finally:
             import sounddevice

@@ -7,7 +7,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import mido
 import numpy as np
@@ -27,13 +27,15 @@ def jack_device() -> Iterator[int]:
     jackd = shutil.which("jackd")
     if jackd is None:
         pytest.skip("jackd is not installed (Debian package jackd2)")
+    try:
+        import sounddevice
+    except OSError as error:  # sounddevice's wheel on Linux needs the system's PortAudio
+        pytest.fail(f"{error}: install Debian's libportaudio2 (with JACK support)")
     name = f"flowsynth-impact-{os.getpid()}"
     command = [jackd, "--no-realtime", "-n", name, "-d", "dummy", "-r", str(RATE), "-p", str(BLOCK)]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     saved = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
     os.environ.update(JACK_DEFAULT_SERVER=name, JACK_NO_START_SERVER="1")
-    import sounddevice
-
     try:
         device = _wait_for_jack(sounddevice, server)
         yield device
@@ -139,3 +141,10 @@ def test_cv_input_gates_fire_on_rising_edges_only() -> None:
     engine.process(out)
     assert engine.triggers_played == 1 and out[19, 0] == 0 and out[20, 0] > 0
     assert engine.cvs[1] == pytest.approx(0.25)
+
+
+def test_play_command_on_jack(jack_device: int, impact_cli: Callable, capsys: pytest.CaptureFixture) -> None:
+    args = ["play", "--impact", "kick", "--second", "snare", "--device", str(jack_device), "--duration-s", "1.0"]
+    assert impact_cli([*args, "--osc-port", str(_free_port())]) == 0
+    out = capsys.readouterr().out
+    assert "playing kick (gate 1) and its merge with snare (gate 2)" in out and " underruns" in out
