@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
-APT_PACKAGES := amsynth jackd2 fluidsynth timgm6mb-soundfont freepats hydrogen-drumkits espeak-ng sox libsndfile1 chromium
+APT_PACKAGES := amsynth jackd2 fluidsynth timgm6mb-soundfont freepats hydrogen-drumkits espeak-ng sox libsndfile1 libportaudio2 chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup system-packages demo test lint bench clean
