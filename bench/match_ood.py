@@ -20,6 +20,7 @@ time per sound (preparation included) and renders. Writes ``match_ood.json``, ``
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import random
@@ -247,7 +248,28 @@ def markdown(report: dict) -> str:
             lines.append(f"| {method} | " + " | ".join(cells) + " |")
         lines += ["", "Ratios (full / other, mean; the goal is <= 0.75 vs nearest on MFCC-L1 and LSD, < 1 vs CMA-ES):",
                   ""] + [f"- {k}: {v:.3f}" for k, v in part["goals"].items()] + [""]  # fmt: skip
+        lines += kind_table(part["rows"])
     return "\n".join(lines)
+
+
+def kind_table(rows: list[dict]) -> list[str]:
+    """Mean MFCC-L1 / LSD of each method per kind of sound (instrument, drum, voice), when there are several."""
+    kinds = sorted({r["kind"] for r in rows})
+    if len(kinds) < 2:
+        return []
+    methods = list(rows[0]["methods"])
+    lines = ["By kind of sound, mean MFCC-L1 / LSD (dB):", "", "| kind | " + " | ".join(methods) + " |",
+             "|---" * (len(methods) + 1) + "|"]  # fmt: skip
+    for kind in kinds:
+        chosen = [r for r in rows if r["kind"] == kind]
+        cells = []
+        for method in methods:
+            mfcc, lsd = (
+                sum(r["methods"][method]["metrics"][m] for r in chosen) / len(chosen) for m in ("mfcc_l1", "lsd")
+            )
+            cells.append(f"{mfcc:.2f} / {lsd:.1f}")
+        lines.append(f"| {kind} ({len(chosen)}) | " + " | ".join(cells) + " |")
+    return [*lines, ""]
 
 
 def _cell(value: dict) -> str:
@@ -316,7 +338,13 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--keep-sounds", type=Path, help="keep the out-of-domain sounds in this folder")
+    parser.add_argument("--report-only", type=Path, help="write the Markdown and figure of this JSON report, no run")
     args = parser.parse_args()
+    if args.report_only:
+        report = json.loads(args.report_only.read_text())
+        (args.out / "match_ood.md").write_text(markdown(report))
+        figure(report, args.out / "match_ood.png")
+        return 0
     torch.set_num_threads(args.threads)
     model = load_match_model(args.model)
     synth, config = from_description(model.meta["synth"]), RenderConfig(**model.meta["render"])
