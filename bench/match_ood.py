@@ -161,14 +161,19 @@ def in_domain_sounds(data: Path, count: int) -> tuple[list[dict], dict]:
 def _result(target, distance: TargetDistance, params: torch.Tensor, audio: torch.Tensor, seconds: float, renders: int):
     matched = distance.matched(audio[None])[0]
     metrics = {k: float(v) for k, v in audio_metrics(target.audio, matched, target.sample_rate).items()}
-    return {"metrics": metrics, "time_s": seconds, "renders": renders, "params": params.tolist()}
+    return {"metrics": metrics, "time_s": seconds, "renders": renders, "params": _rounded(params)}
 
 
 def _from_match(result, prep_s: float) -> dict:
     stages = result.report["stages"]
     renders = stages["infer"]["renders"] + stages["candidates"]["renders"] + stages.get("refine", {}).get("renders", 0)
     time_s = result.report["time_s"] - stages["prepare"]["time_s"] + prep_s
-    return {"metrics": result.metrics, "time_s": time_s, "renders": renders, "params": result.params.tolist()}
+    return {"metrics": result.metrics, "time_s": time_s, "renders": renders, "params": _rounded(result.params)}
+
+
+def _rounded(params: torch.Tensor) -> list[float]:
+    """Normalized parameters to 4 decimals (the report's size)."""
+    return [round(float(v), 4) for v in params]
 
 
 def run_methods(target, prep_s: float, model, synth, bank: dict | None, args) -> dict[str, dict]:
@@ -371,7 +376,7 @@ def main() -> int:
         summary = summarize(rows)
         report["sets"][name] = {"sounds": len(rows), "summary": summary, "goals": goals(summary), "rows": rows}
     args.out.mkdir(parents=True, exist_ok=True)
-    write_json(args.out / "match_ood.json", report)
+    write_json(args.out / "match_ood.json", report, indent=None)
     (args.out / "match_ood.md").write_text(markdown(report))
     figure(report, args.out / "match_ood.png")
     print(markdown(report))

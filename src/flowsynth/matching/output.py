@@ -51,14 +51,15 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def write_json(path: Path, data: Any) -> Path:
-    """Writes ``data`` as indented JSON (NaN as null) to ``path`` atomically."""
+def write_json(path: Path, data: Any, indent: int | None = 2) -> Path:
+    """Writes ``data`` as JSON (NaN as null; ``indent`` None for one compact line) to ``path`` atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
     try:
         with os.fdopen(handle, "w") as file:
-            json.dump(_finite(data), file, indent=2)
+            json.dump(_finite(data), file, indent=indent)
             file.write("\n")
+        os.chmod(tmp, 0o644)  # a temporary file is private; the result is an ordinary file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
