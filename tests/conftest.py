@@ -1,4 +1,4 @@
-"""Shared fixtures: real recorded sounds from the Debian packages that ``make setup`` installs.
+"""Shared fixtures: torch on one thread, and real recorded sounds from the Debian packages that ``make setup`` installs.
 
 Drum hits come from hydrogen-drumkits; instrument notes are rendered from the General MIDI sampled
 soundfont of timgm6mb-soundfont with fluidsynth; speech comes from espeak-ng. A fixture skips, naming
@@ -7,13 +7,15 @@ the missing package, only when that package is absent.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import struct
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 DRUMKIT_DIR = Path("/usr/share/hydrogen/data/drumkits/ColomboAcousticDrumkit")
 #: Stereo 44.1 kHz FLAC hits of one acoustic kit.
@@ -27,6 +29,24 @@ GM_SOUNDFONT = Path("/usr/share/sounds/sf2/TimGM6mb.sf2")
 
 #: Renders a General MIDI note: ``(program, note=60, velocity=100, note_s=1.0) -> path of a 22.05 kHz wav``.
 RenderNote = Callable[..., Path]
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Torch on one thread (the machine is shared; small tensors gain nothing from more), then as before."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def torch_on_one_thread() -> Iterator[None]:
+    """Torch on one thread for a whole test module; a folder's conftest makes it autouse for its modules."""
+    with one_thread():
+        yield
 
 
 def _require(path: Path, package: str) -> Path:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +9,8 @@ import torch
 
 from flowsynth.cli.main import main
 from flowsynth.control import AnalysisConfig, ControlSetup, SoundSpace
+
+from ..conftest import one_thread
 
 #: Architecture of the test models: small enough to train in seconds.
 SMALL = {
@@ -25,21 +25,9 @@ SMALL = {
 QUICK = AnalysisConfig(anchors=2, steps=3, visible=6)
 
 
-@contextlib.contextmanager
-def one_thread() -> Iterator[None]:
-    """Torch on one thread (the machine is shared; small tensors gain nothing from more), then as before."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module", autouse=True)
-def _torch_on_one_thread() -> Iterator[None]:
-    with one_thread():
-        yield
+def _torch_on_one_thread(torch_on_one_thread: None) -> None:
+    """Every test module of this folder runs torch on one thread."""
 
 
 @pytest.fixture(scope="session")

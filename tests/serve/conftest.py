@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import socket
@@ -20,6 +19,8 @@ from flowsynth.features.norm import FeatureNorm
 from flowsynth.models import build_model, save_model
 from flowsynth.synth import RenderConfig, get_synth
 
+from ..conftest import one_thread
+
 SMALL = {
     "channels": (4, 4, 8, 8),
     "hidden": 16,
@@ -34,21 +35,9 @@ SMALL = {
 RENDER = RenderConfig(note_s=0.5, render_s=1.0)
 
 
-@contextlib.contextmanager
-def one_thread() -> Iterator[None]:
-    """Torch on one thread (the machine is shared; small tensors gain nothing from more), then as before."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module", autouse=True)
-def _torch_on_one_thread() -> Iterator[None]:
-    with one_thread():
-        yield
+def _torch_on_one_thread(torch_on_one_thread: None) -> None:
+    """Every test module of this folder runs torch on one thread."""
 
 
 @pytest.fixture(scope="session")
