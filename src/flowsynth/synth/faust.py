@@ -24,12 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from torch import Tensor
 
-from flowsynth.synth.base import OnError, RenderConfig, Synth
+from flowsynth.synth.base import OnError, RenderConfig
 from flowsynth.synth.params import Param
-from flowsynth.synth.worker import EngineSpec, WorkerPool, default_pool
+from flowsynth.synth.worker import EngineSpec, PooledSynth, WorkerPool
 
 __all__ = ["FaustSynth", "FaustEngine", "shipped_faust_synths", "FAUST_DIR"]
 
@@ -185,7 +184,7 @@ def _ui(code: str) -> list[dict]:
         return json.loads(path.read_text(encoding="utf-8", errors="replace"))["ui"]
 
 
-class FaustSynth(Synth):
+class FaustSynth(PooledSynth):
     """A Faust program played as a synth (see the module docstring for the controls it needs).
 
     Arguments:
@@ -206,9 +205,8 @@ class FaustSynth(Synth):
         self.path, self.shipped = _locate(dsp)
         self.code = self.path.read_text(encoding="utf-8")
         self.name = name or f"faust:{self.shipped or self.path.stem}"
-        self.timeout_s = timeout_s
-        self._pool = pool
-        ui = self.pool.call(self.spec, RenderConfig().sample_rate, "describe", timeout_s=timeout_s)
+        self.timeout_s, self._pool = timeout_s, pool
+        ui = self.call_engine("describe")
         built = [_param(w) for w in _learned_widgets(ui)]
         self._params = tuple(p for p, _ in built)
         self._controls = tuple(c for _, c in built)
@@ -219,19 +217,12 @@ class FaustSynth(Synth):
         return self._params
 
     @property
-    def pool(self) -> WorkerPool:
-        """The worker processes this synth renders in."""
-        return self._pool or default_pool()
-
-    @property
     def spec(self) -> EngineSpec:
         """What the workers build to render this synth."""
         return EngineSpec(f"{__name__}:FaustEngine", {"code": self.code}, self.name)
 
     def render_full(self, params: Tensor, config: RenderConfig, seed: int, on_error: OnError) -> Tensor:
-        values = self.to_program_values(params)
-        audio = self.pool.render(self.spec, values, config.describe(), seed, on_error, self.timeout_s)
-        return torch.from_numpy(audio)
+        return self.render_in_pool(self.to_program_values(params), config, seed, on_error)
 
     def to_program_values(self, params: Tensor) -> np.ndarray:
         """Maps full normalized vectors ``[batch, n_params]`` to the values the program gets."""

@@ -35,9 +35,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from flowsynth.synth.base import OnError, RenderConfig, Synth
+from flowsynth.synth.base import OnError, RenderConfig
 from flowsynth.synth.params import Param
-from flowsynth.synth.worker import EngineSpec, WorkerPool, default_pool
+from flowsynth.synth.worker import EngineSpec, PooledSynth, WorkerPool
 
 __all__ = ["PluginSynth", "PluginEngine", "midi_file", "PLUGIN_SUFFIXES"]
 
@@ -157,7 +157,7 @@ class PluginEngine:
         return [self.processor.get_parameter_text(i) for i in range(self.processor.get_plugin_parameter_size())]
 
 
-class PluginSynth(Synth):
+class PluginSynth(PooledSynth):
     """A VST2 (``.so``) or VST3 (``.vst3``) instrument played as a synth.
 
     Arguments:
@@ -184,7 +184,7 @@ class PluginSynth(Synth):
             raise ValueError(f"settle_s must be in [0, 5] seconds, got {settle_s}")
         self.name = name or f"plugin:{self.path.stem}"
         self.timeout_s, self.reset, self.settle_s, self._pool = timeout_s, reset, settle_s, pool
-        self.plugin_params = self.pool.call(self.spec, RenderConfig().sample_rate, "describe", timeout_s=timeout_s)
+        self.plugin_params = self.call_engine("describe")
         self._params = self._make_params(self.plugin_params)
         super().__init__()
 
@@ -197,11 +197,6 @@ class PluginSynth(Synth):
     @property
     def params(self) -> tuple[Param, ...]:
         return self._params
-
-    @property
-    def pool(self) -> WorkerPool:
-        """The worker processes this synth renders in."""
-        return self._pool or default_pool()
 
     @property
     def spec(self) -> EngineSpec:
@@ -220,13 +215,12 @@ class PluginSynth(Synth):
     def render_full(self, params: Tensor, config: RenderConfig, seed: int, on_error: OnError) -> Tensor:
         if float(config.note) != int(config.note):
             raise ValueError(f"plugins play whole MIDI notes; got note {config.note}")
-        audio = self.pool.render(self.spec, self.to_raw(params), config.describe(), seed, on_error, self.timeout_s)
-        return torch.from_numpy(audio)
+        return self.render_in_pool(self.to_raw(params), config, seed, on_error)
 
     def texts(self, params: Tensor) -> dict[str, str]:
         """The plugin's own display text of every parameter for one learned vector ``[num_learned]``."""
         raw = self.to_raw(self.space.expand(params.reshape(1, -1)))[0]
-        texts = self.pool.call(self.spec, RenderConfig().sample_rate, "texts", raw, timeout_s=self.timeout_s)
+        texts = self.call_engine("texts", raw)
         return dict(zip(self.space.names, texts, strict=True))
 
     def save_state(self, path: str | Path, params: Tensor | None = None) -> None:

@@ -15,10 +15,13 @@ Engines are classes named ``"module:Class"`` (see :class:`EngineSpec`) built in 
 ``Class(sample_rate=..., **options)``; they render one sound with
 ``render(values, config, seed) -> float32 [samples]``. :class:`FaultEngine` is the documented test
 hook: a sine voice whose ``fault`` value makes the worker really crash, hang or raise.
+:class:`PooledSynth` is the synth side that Faust programs and plugins share: their pool, their
+calls to the engine and their batch renders.
 """
 
 from __future__ import annotations
 
+import abc
 import atexit
 import json
 import os
@@ -36,10 +39,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from torch import Tensor
 
 from flowsynth.errors import RenderError
+from flowsynth.synth.base import OnError, RenderConfig, Synth
 
-__all__ = ["EngineSpec", "WorkerPool", "FaultEngine", "default_pool", "describe_exit"]
+__all__ = ["EngineSpec", "WorkerPool", "PooledSynth", "FaultEngine", "default_pool", "describe_exit"]
 
 #: Seconds a worker may take to start and load an engine (imports, plugin scan, Faust compile).
 LOAD_TIMEOUT_S = 120.0
@@ -357,6 +363,38 @@ def default_pool() -> WorkerPool:
     if _DEFAULT_POOL is None:
         _DEFAULT_POOL = WorkerPool()
     return _DEFAULT_POOL
+
+
+class PooledSynth(Synth):
+    """A synth whose engine runs in worker processes (Faust programs, plugins).
+
+    A subclass sets ``name``, ``timeout_s`` (seconds one sound or call may take) and ``_pool`` (None:
+    :func:`default_pool`), and defines :attr:`spec`; its :meth:`render_full` hands the engine's values
+    to :meth:`render_in_pool`.
+    """
+
+    timeout_s: float = 60.0
+    _pool: WorkerPool | None = None
+
+    @property
+    def pool(self) -> WorkerPool:
+        """The worker processes this synth renders in."""
+        return self._pool or default_pool()
+
+    @property
+    @abc.abstractmethod
+    def spec(self) -> EngineSpec:
+        """What the workers build to render this synth."""
+
+    def call_engine(self, method: str, *args: Any, sample_rate: int | None = None) -> Any:
+        """Calls ``method(*args)`` of the engine in a worker (at the default sample rate unless given)."""
+        rate = sample_rate or RenderConfig().sample_rate
+        return self.pool.call(self.spec, rate, method, *args, timeout_s=self.timeout_s)
+
+    def render_in_pool(self, values: np.ndarray, config: RenderConfig, seed: int, on_error: OnError) -> Tensor:
+        """Renders one sound per row of engine values ``[batch, n]`` in the workers (see :meth:`WorkerPool.render`)."""
+        audio = self.pool.render(self.spec, values, config.describe(), seed, on_error, self.timeout_s)
+        return torch.from_numpy(audio)
 
 
 class FaultEngine:
