@@ -70,15 +70,38 @@ class MLPRegressor(_Regressor):
         self.net = nn.Sequential(nn.Flatten(), mlp(math.prod(self.input_shape), tuple(hidden), num_params, dropout))
 
 
-class CNNRegressor(_Regressor):
-    """CNN baseline: the convolutional encoder (:class:`~flowsynth.models.nets.ConvEncoder`) then an MLP head.
+class _EncoderRegressor(_Regressor):
+    """A convolutional encoder of the log-mel (:attr:`encoder_class`), then an MLP head with one hidden layer.
 
     Arguments:
         num_params: Number of learned synth parameters.
         input_shape: ``(n_mels, n_frames)``.
-        channels: Channels of the four stride-2 convolution stages.
+        channels: Channels of the encoder's stages.
         hidden: Size of the encoder's feature vector and of the head's hidden layer.
         dropout: Dropout after the dense activations.
+    """
+
+    encoder_class: ClassVar[type[nn.Module]]
+
+    def __init__(
+        self,
+        num_params: int,
+        input_shape: tuple[int, int] = INPUT_SHAPE,
+        channels: tuple[int, ...] = DEFAULT_CHANNELS,
+        hidden: int = 256,
+        dropout: float = 0.1,
+    ) -> None:
+        super().__init__(num_params, input_shape)
+        self.config.update(channels=list(channels), hidden=hidden, dropout=dropout)
+        encoder = self.encoder_class(self.input_shape, tuple(channels), hidden, dropout)
+        self.net = nn.Sequential(encoder, mlp(hidden, (hidden,), num_params, dropout))
+
+
+class CNNRegressor(_EncoderRegressor):
+    """CNN baseline: the convolutional encoder (:class:`~flowsynth.models.nets.ConvEncoder`) then an MLP head.
+
+    Takes the encoder regressors' arguments (``num_params``, ``input_shape``, ``channels``, ``hidden``,
+    ``dropout``); ``channels`` are those of the four stride-2 convolution stages.
 
     Example:
         >>> model = CNNRegressor(16, channels=(4, 4, 4, 4), hidden=8)
@@ -87,30 +110,14 @@ class CNNRegressor(_Regressor):
     """
 
     name: ClassVar[str] = "cnn"
-
-    def __init__(
-        self,
-        num_params: int,
-        input_shape: tuple[int, int] = INPUT_SHAPE,
-        channels: tuple[int, ...] = DEFAULT_CHANNELS,
-        hidden: int = 256,
-        dropout: float = 0.1,
-    ) -> None:
-        super().__init__(num_params, input_shape)
-        self.config.update(channels=list(channels), hidden=hidden, dropout=dropout)
-        encoder = ConvEncoder(self.input_shape, tuple(channels), hidden, dropout)
-        self.net = nn.Sequential(encoder, mlp(hidden, (hidden,), num_params, dropout))
+    encoder_class = ConvEncoder
 
 
-class ResNetRegressor(_Regressor):
+class ResNetRegressor(_EncoderRegressor):
     """ResNet baseline: a residual CNN (:class:`~flowsynth.models.nets.ResidualEncoder`) then an MLP head.
 
-    Arguments:
-        num_params: Number of learned synth parameters.
-        input_shape: ``(n_mels, n_frames)``.
-        channels: Channels of the stem and of the residual stages.
-        hidden: Size of the encoder's feature vector and of the head's hidden layer.
-        dropout: Dropout after the dense activations.
+    Takes the encoder regressors' arguments (``num_params``, ``input_shape``, ``channels``, ``hidden``,
+    ``dropout``); ``channels`` are those of the stem and of the residual stages.
 
     Example:
         >>> model = ResNetRegressor(16, channels=(4, 4, 4, 4), hidden=8)
@@ -119,16 +126,4 @@ class ResNetRegressor(_Regressor):
     """
 
     name: ClassVar[str] = "resnet"
-
-    def __init__(
-        self,
-        num_params: int,
-        input_shape: tuple[int, int] = INPUT_SHAPE,
-        channels: tuple[int, ...] = DEFAULT_CHANNELS,
-        hidden: int = 256,
-        dropout: float = 0.1,
-    ) -> None:
-        super().__init__(num_params, input_shape)
-        self.config.update(channels=list(channels), hidden=hidden, dropout=dropout)
-        encoder = ResidualEncoder(self.input_shape, tuple(channels), hidden, dropout)
-        self.net = nn.Sequential(encoder, mlp(hidden, (hidden,), num_params, dropout))
+    encoder_class = ResidualEncoder
