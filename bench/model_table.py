@@ -21,9 +21,10 @@ from pathlib import Path
 
 import torch
 
+from flowsynth.cli.models import add_train_options, train_config
 from flowsynth.data import DatasetFile
 from flowsynth.models import available_models, load_model
-from flowsynth.training import TrainConfig, evaluate_model, train
+from flowsynth.training import evaluate_model, train
 
 #: Columns of the table: metric name -> header.
 COLUMNS = {
@@ -43,18 +44,7 @@ PAPER_SC = {16: {"cnn": 1.372, "flow_reg": 0.752}, 32: {"cnn": 19.18, "flow_reg"
 def run_one(data: Path, model: str, runs: Path, args: argparse.Namespace) -> dict:
     """Trains (or resumes) one model and evaluates it; cached in ``RUN/eval.json``."""
     out = runs / data.stem / model
-    config = TrainConfig(
-        data=str(data),
-        model=model,
-        out=str(out),
-        epochs=args.epochs,
-        minutes=args.minutes,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        threads=args.threads,
-        progress=args.progress,
-    )
-    summary = train(config)
+    summary = train(train_config(args, data, model, out, progress=args.progress))
     report_path = out / "eval.json"
     if report_path.exists():
         report = json.loads(report_path.read_text())
@@ -146,11 +136,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, nargs="+", required=True, help="dataset files")
     parser.add_argument("--models", nargs="+", default=available_models(), choices=available_models())
-    parser.add_argument("--epochs", type=int, default=100, help="epoch budget of every model")
-    parser.add_argument("--minutes", type=float, help="wall-time budget of every model")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    add_train_options(parser)  # the options of `flowsynth train`, applied to every model
+    parser.set_defaults(threads=1)
     parser.add_argument("--limit", type=int, help="evaluate the first N test sounds only")
     parser.add_argument("--runs", type=Path, default=Path("runs/table"), help="folder of the training runs")
     parser.add_argument("--out", type=Path, default=Path("bench/reports"))

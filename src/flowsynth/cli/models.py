@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-__all__ = ["register"]
+if TYPE_CHECKING:
+    from flowsynth.training import TrainConfig
+
+__all__ = ["register", "add_train_options", "train_config"]
 
 _MODELS = ("mlp", "cnn", "resnet", "ae", "vae", "wae", "vae_flow", "flow_reg", "flow_dis")
 
@@ -22,20 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--data", type=Path, required=True, help="dataset file (flowsynth render-dataset)")
     train.add_argument("--model", required=True, choices=_MODELS, help="model name")
     train.add_argument("--out", type=Path, required=True, help="run folder (config, metrics, checkpoints)")
-    train.add_argument("--epochs", type=int, default=100, help="maximum number of epochs")
-    train.add_argument("--minutes", type=float, help="wall-time budget of the whole run, in minutes")
-    train.add_argument("--batch-size", type=int, default=64, help="global batch size")
-    train.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
-    train.add_argument("--seed", type=int, default=0, help="seed of initialization, shuffling and sampling")
-    train.add_argument("--model-args", type=json.loads, default={}, help="JSON constructor arguments of the model")
-    train.add_argument("--beta", type=float, default=1.0, help="final weight of the KL / MMD term")
-    train.add_argument("--kl-warmup", type=float, default=10.0, help="epochs of KL warm-up")
-    train.add_argument("--reg-warmup", type=float, default=5.0, help="epochs of regression warm-up")
-    train.add_argument("--patience", type=int, default=15, help="early-stopping patience, in epochs")
-    train.add_argument("--schedule", choices=("plateau", "cosine"), default="plateau", help="learning-rate schedule")
-    train.add_argument("--tag-pairs", default="dark:bright,tonal:noisy", help="flow_dis tag pairs, LOW:HIGH,...")
-    train.add_argument("--tag-fraction", type=float, default=0.1, help="share of tagged training sounds (flow_dis)")
-    train.add_argument("--threads", type=int, help="torch CPU threads per process")
+    add_train_options(train)
     train.add_argument("--quiet", action="store_true", help="no progress output")
     train.set_defaults(func=run_train)
 
@@ -50,22 +41,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.set_defaults(func=run_evaluate)
 
 
-def _pairs(text: str) -> list[list[str]]:
-    pairs = [item.split(":") for item in text.split(",") if item.strip()]
-    if not pairs or any(len(pair) != 2 or not all(pair) for pair in pairs):
-        raise ValueError(f"--tag-pairs must look like LOW:HIGH,LOW:HIGH (e.g. dark:bright), got {text!r}")
-    return [[low.strip(), high.strip()] for low, high in pairs]
+def add_train_options(parser: argparse.ArgumentParser) -> None:
+    """Adds the options of a training run that :func:`train_config` reads: budget, optimizer, losses, tags."""
+    parser.add_argument("--epochs", type=int, default=100, help="maximum number of epochs")
+    parser.add_argument("--minutes", type=float, help="wall-time budget of the whole run, in minutes")
+    parser.add_argument("--batch-size", type=int, default=64, help="global batch size")
+    parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    parser.add_argument("--seed", type=int, default=0, help="seed of initialization, shuffling and sampling")
+    parser.add_argument("--model-args", type=json.loads, default={}, help="JSON constructor arguments of the model")
+    parser.add_argument("--beta", type=float, default=1.0, help="final weight of the KL / MMD term")
+    parser.add_argument("--kl-warmup", type=float, default=10.0, help="epochs of KL warm-up")
+    parser.add_argument("--reg-warmup", type=float, default=5.0, help="epochs of regression warm-up")
+    parser.add_argument("--patience", type=int, default=15, help="early-stopping patience, in epochs")
+    parser.add_argument("--schedule", choices=("plateau", "cosine"), default="plateau", help="learning-rate schedule")
+    parser.add_argument("--tag-pairs", default="dark:bright,tonal:noisy", help="flow_dis tag pairs, LOW:HIGH,...")
+    parser.add_argument("--tag-fraction", type=float, default=0.1, help="share of tagged training sounds (flow_dis)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads per process")
 
 
-def run_train(args: argparse.Namespace) -> int:
-    from flowsynth.training import TrainConfig, train
+def train_config(args: argparse.Namespace, data: Path, model: str, out: Path, progress: bool) -> TrainConfig:
+    """The training run of ``model`` on ``data`` into ``out``, with the options of :func:`add_train_options`."""
+    from flowsynth.training import TrainConfig
 
     if not isinstance(args.model_args, dict):
         raise ValueError("--model-args must be a JSON object, e.g. '{\"hidden\": 128}'")
-    config = TrainConfig(
-        data=str(args.data),
-        model=args.model,
-        out=str(args.out),
+    return TrainConfig(
+        data=str(data),
+        model=model,
+        out=str(out),
         epochs=args.epochs,
         minutes=args.minutes,
         batch_size=args.batch_size,
@@ -79,9 +82,22 @@ def run_train(args: argparse.Namespace) -> int:
         schedule=args.schedule,
         tag_pairs=_pairs(args.tag_pairs),
         tag_fraction=args.tag_fraction,
-        progress=not args.quiet,
+        progress=progress,
         threads=args.threads,
     )
+
+
+def _pairs(text: str) -> list[list[str]]:
+    pairs = [item.split(":") for item in text.split(",") if item.strip()]
+    if not pairs or any(len(pair) != 2 or not all(pair) for pair in pairs):
+        raise ValueError(f"--tag-pairs must look like LOW:HIGH,LOW:HIGH (e.g. dark:bright), got {text!r}")
+    return [[low.strip(), high.strip()] for low, high in pairs]
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from flowsynth.training import train
+
+    config = train_config(args, args.data, args.model, args.out, progress=not args.quiet)
     summary = train(config)
     if not args.quiet and summary.get("samples_per_s") is not None:
         print(
