@@ -37,6 +37,25 @@ def test_every_command_has_help(command: list[str], capsys: pytest.CaptureFixtur
     assert "usage: flowsynth" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("argv", [["--help"], ["synths", "--help"], ["demo", "--help"]], ids=" ".join)
+def test_help_imports_neither_torch_nor_the_library(argv: list[str]) -> None:
+    code = (
+        "import sys\nfrom flowsynth.cli.main import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith(('torch.', 'numpy', 'flowsynth.demo'))))"
+    )
+    result = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_demo_help_shows_the_demo_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    from flowsynth.demo import DEFAULT_MODEL, DEMO_SEED
+
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert f"(default: {DEFAULT_MODEL})" in help_text and f"(default: {DEMO_SEED})" in help_text
+
+
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "flowsynth.cli.main", *args], capture_output=True, text=True)
 

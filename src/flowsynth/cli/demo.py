@@ -9,25 +9,24 @@ __all__ = ["register"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Adds the demo command."""
-    from flowsynth.demo import DEFAULT_MODEL, DEMO_SEED
-
+    """Adds the demo command (its defaults live in :mod:`flowsynth.demo`, imported only when it runs)."""
     demo = subparsers.add_parser(
         "demo", help="the shipped model matches sounds it never heard: target and match audio, spectrograms, metrics"
     )
     demo.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder")
-    demo.add_argument("--model", default=DEFAULT_MODEL, help="shipped model name")
+    demo.add_argument("--model", help="shipped model name (default: builtin-32-flow_reg)")
     demo.add_argument("--count", type=int, default=3, help="number of sounds")
-    demo.add_argument("--seed", type=int, default=DEMO_SEED)
+    demo.add_argument("--seed", type=int, help="seed of the random sounds (default: 20261127)")
     demo.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from flowsynth.demo import run_demo
+    from flowsynth.demo import DEFAULT_MODEL, DEMO_SEED, run_demo
 
     if args.count < 1:
         raise ValueError("--count must be at least 1")
-    summary = run_demo(args.out, args.model, args.count, args.seed)
+    seed = DEMO_SEED if args.seed is None else args.seed
+    summary = run_demo(args.out, args.model or DEFAULT_MODEL, args.count, seed)
     metrics = summary["metrics"]
     print(
         f"{summary['model']} matched {len(summary['sounds'])} new sounds of {summary['synth']} "
