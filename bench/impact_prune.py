@@ -1,6 +1,6 @@
 """Structured pruning with rewinding (lottery ticket) of the impact generator: size, speed and quality per level.
 
-For each level (hidden units : harmonics), channels are chosen by importance in the previous level's
+For each level (hidden units : harmonics [: noise bands]), channels are chosen by importance in the previous level's
 trained generator, the kept channels' weights are taken from the rewind checkpoint (an early step of the
 dense run), and the small generator is retrained. Measured on the test split, in the same run as the dense
 generator: parameters, file size, time to generate 1 s on one thread (all generators timed round-robin in
@@ -78,7 +78,7 @@ def main() -> None:
     parser.add_argument("--dense", type=Path, default=Path("runs/impact_voiced/best.pt"))
     parser.add_argument("--rewind", type=Path, default=Path("runs/impact_voiced/rewind.pt"))
     parser.add_argument("--data", type=Path, default=Path("data/impacts.h5"))
-    parser.add_argument("--levels", default="96:32,48:24,24:16", help="hidden:harmonics per level")
+    parser.add_argument("--levels", default="128:32:129,88:24:65,48:16:33", help="hidden:harmonics[:bands] per level")
     parser.add_argument("--steps", type=int, default=300, help="retraining steps per level")
     parser.add_argument("--minutes", type=float, default=6.0, help="retraining time limit per level")
     parser.add_argument("--repeats", type=int, default=15)
@@ -95,11 +95,11 @@ def main() -> None:
     rows, models = [row("dense", dense, test)], [dense]
     trained, channels = dense, all_channels(dense)
     for level in args.levels.split(","):
-        hidden, harmonics = (int(v) for v in level.split(":"))
-        channels = compose(channels, select_channels(trained, hidden, harmonics))
+        hidden, harmonics, *bands = (int(v) for v in level.split(":"))
+        channels = compose(channels, select_channels(trained, hidden, harmonics, *bands))
         plain = cut(dense, channels)
         rows.append(row(f"{level} pruned, no retraining", plain, test))
-        folder = args.runs / level.replace(":", "h_") / ""
+        folder = args.runs / level.replace(":", "_") / ""
         if not (args.reuse and (folder / "best.pt").is_file()):
             init = save_checkpoint(folder / "rewound.pt", cut(rewind, channels), {"channels_from": str(args.rewind)})
             config = TrainConfig(steps=args.steps, minutes=args.minutes, learning_rate=5e-4, valid_every=50,

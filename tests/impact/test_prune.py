@@ -32,8 +32,9 @@ def test_identity_cut_is_the_same_generator(model: ImpactGenerator, curves: torc
 
 
 def test_pruned_generator_is_smaller_and_runs(model: ImpactGenerator, curves: torch.Tensor) -> None:
-    small = cut(model, select_channels(model, 8, 4))
+    small = cut(model, select_channels(model, 8, 4, noise_bands=65))
     assert small.kwargs["hidden_size"] == 8 and small.kwargs["num_harmonics"] == 4
+    assert small.kwargs["noise_bands"] == 65 and small.noise_head.out_features == 65
     assert small.num_parameters < model.num_parameters / 3
     with torch.no_grad():
         audio = small(curves, seed=0)
@@ -48,10 +49,21 @@ def test_unimportant_channels_go_first(model: ImpactGenerator) -> None:
     assert 5 not in select_channels(weak, 31, 12).mlp
 
 
+def test_kept_noise_bands_keep_their_magnitudes(model: ImpactGenerator, curves: torch.Tensor) -> None:
+    small = cut(model, select_channels(model, 32, 12, noise_bands=33))
+    with torch.no_grad():
+        full, banded = model.controls(curves)[2], small.controls(curves)[2]
+    assert banded.shape == full.shape  # interpolated back to every FFT bin
+    kept = torch.arange(0, 257, 8)
+    assert torch.allclose(banded[:, kept], full[:, kept], rtol=1e-5, atol=1e-9)
+    assert not torch.allclose(banded, full, rtol=1e-3)
+
+
 def test_composed_channels_index_the_original(model: ImpactGenerator, curves: torch.Tensor) -> None:
-    first = select_channels(model, 16, 8)
+    first = select_channels(model, 16, 8, noise_bands=129)
     middle = cut(model, first)
-    second = select_channels(middle, 8, 4)
+    second = select_channels(middle, 8, 4, noise_bands=33)
+    assert compose(first, second).bands.tolist() == list(range(0, 257, 8))
     direct = cut(model, compose(first, second))
     with torch.no_grad():
         assert torch.equal(direct(curves, seed=3), cut(middle, second)(curves, seed=3))
@@ -59,6 +71,10 @@ def test_composed_channels_index_the_original(model: ImpactGenerator, curves: to
 
 def test_bad_selections_are_refused(model: ImpactGenerator) -> None:
     with pytest.raises(ValueError, match="only the first harmonics"):
-        cut(model, Channels(np.arange(4), np.arange(4), np.arange(4), np.array([1, 2])))
+        cut(model, Channels(np.arange(4), np.arange(4), np.arange(4), np.array([1, 2]), np.arange(257)))
+    with pytest.raises(ValueError, match="only evenly spaced noise bands"):
+        cut(model, Channels(np.arange(4), np.arange(4), np.arange(4), np.arange(2), np.array([0, 1, 256])))
+    with pytest.raises(ValueError, match=r"noise bands must be n \+ 1 where n divides 256"):
+        select_channels(model, 8, 4, noise_bands=100)
     with pytest.raises(ValueError, match="pruned sizes must be within"):
         select_channels(model, 64, 4)

@@ -127,11 +127,22 @@ class OnnxGenerator:
         return self._reverb(audio).astype(np.float32)
 
     def _harmonic(self, weights: np.ndarray, pitch_hz: np.ndarray, num_samples: int) -> np.ndarray:
+        """Twin of :meth:`ImpactGenerator.harmonic` (weights linear between frames, two sums per hop)."""
         f0 = _upsample(pitch_hz[:, None], num_samples, self.hop_length)[:, 0]
         phase = np.cumsum(2.0 * math.pi * f0.astype(np.float32).astype(np.float64) / self.sample_rate, axis=1)
         phase = np.remainder(phase, 2.0 * math.pi).astype(np.float32)
-        amplitudes = _upsample(weights, num_samples, self.hop_length)
-        return (amplitudes * np.sin(self.harmonic_numbers[None, :, None] * phase[:, None, :])).sum(axis=1)
+        used = np.flatnonzero(np.abs(weights).max(axis=(0, 2)))
+        if used.size == 0:
+            return np.zeros_like(phase)
+        count, hop, frames = int(used.max()) + 1, self.hop_length, weights.shape[-1]
+        segments = -(-num_samples // hop)
+        phase = np.pad(phase, ((0, 0), (0, segments * hop - num_samples))).reshape(-1, segments, 1, hop)
+        sines = np.sin(self.harmonic_numbers[:count, None] * phase)  # [B, segments, K, hop]
+        ends = weights[:, :count, np.minimum(np.arange(segments + 1), frames - 1)].transpose(0, 2, 1)
+        sums = np.matmul(np.stack([ends[:, :-1], ends[:, 1:]], axis=2), sines)  # [B, segments, 2, hop]
+        alpha = np.arange(hop, dtype=np.float32) / hop
+        audio = sums[:, :, 0] + (sums[:, :, 1] - sums[:, :, 0]) * alpha
+        return audio.reshape(audio.shape[0], -1)[:, :num_samples]
 
     def _noise(self, magnitude: np.ndarray, num_samples: int, seed: int) -> np.ndarray:
         hop = self.noise_fft // 4
@@ -153,13 +164,11 @@ class OnnxGenerator:
 
 def _upsample(frames: np.ndarray, num_samples: int, hop: int) -> np.ndarray:
     """NumPy twin of :func:`flowsynth.impact.model.upsample` (linear, frame t at sample t * hop)."""
-    count = frames.shape[-1]
-    span = (count - 1) * hop + 1
-    if count > 1:
-        position = np.arange(span) * ((count - 1) / (span - 1))
-        left = np.minimum(np.floor(position).astype(np.int64), count - 2)
-        frac = (position - left).astype(np.float32)
-        out = frames[..., left] * (1.0 - frac) + frames[..., left + 1] * frac
+    if frames.shape[-1] > 1:
+        alpha = np.arange(hop, dtype=frames.dtype) / np.asarray(hop, frames.dtype)
+        left = frames[..., :-1, None]
+        ramps = (left + (frames[..., 1:, None] - left) * alpha).reshape(*frames.shape[:-1], -1)
+        out = np.concatenate([ramps, frames[..., -1:]], axis=-1)
     else:
         out = frames
     if out.shape[-1] >= num_samples:

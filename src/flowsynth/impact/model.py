@@ -31,7 +31,15 @@ from torch import Tensor, nn
 
 from flowsynth.impact.descriptors import DESCRIPTOR_NAMES
 
-__all__ = ["ImpactGenerator", "harmonic_prior", "noise_frames", "normalize_curves", "upsample", "voicing_of"]
+__all__ = [
+    "ImpactGenerator",
+    "band_matrix",
+    "harmonic_prior",
+    "noise_frames",
+    "normalize_curves",
+    "upsample",
+    "voicing_of",
+]
 
 _PITCH_ROW = DESCRIPTOR_NAMES.index("pitch")
 _TONE_ROW = DESCRIPTOR_NAMES.index("tone_likeness")
@@ -92,14 +100,40 @@ def _exp_sigmoid(x: Tensor) -> Tensor:
 def upsample(frames: Tensor, num_samples: int, hop_length: int) -> Tensor:
     """Linear interpolation of frame values [B, C, T] (frame t at sample t * hop) to [B, C, num_samples].
 
+    Past the last frame the last value is held.
+
     >>> upsample(torch.tensor([[[0.0, 1.0]]]), 5, 4).tolist()
     [[[0.0, 0.25, 0.5, 0.75, 1.0]]]
     """
-    span = (frames.shape[-1] - 1) * hop_length + 1
-    out = F.interpolate(frames, size=span, mode="linear", align_corners=True) if frames.shape[-1] > 1 else frames
+    if frames.shape[-1] > 1:
+        alpha = torch.arange(hop_length, dtype=frames.dtype, device=frames.device) / hop_length
+        left = frames[..., :-1, None]
+        ramps = (left + (frames[..., 1:, None] - left) * alpha).flatten(-2)
+        out = torch.cat([ramps, frames[..., -1:]], dim=-1)
+    else:
+        out = frames
     if out.shape[-1] >= num_samples:
         return out[..., :num_samples]
     return F.pad(out, (0, num_samples - out.shape[-1]), mode="replicate")
+
+
+def band_matrix(num_bands: int, num_bins: int) -> Tensor:
+    """Linear interpolation [num_bins, num_bands] from evenly spaced noise bands to FFT bins.
+
+    Band j sits on bin ``j (num_bins - 1) / (num_bands - 1)``; with ``num_bands == num_bins`` it is the identity.
+
+    >>> band_matrix(3, 5).tolist()
+    [[1.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.0, 1.0, 0.0], [0.0, 0.5, 0.5], [0.0, 0.0, 1.0]]
+    """
+    if not 2 <= num_bands <= num_bins:
+        raise ValueError(f"noise bands must be between 2 and the {num_bins} FFT bins, got {num_bands}")
+    position = torch.arange(num_bins, dtype=torch.float64) * (num_bands - 1) / (num_bins - 1)
+    left = position.floor().long().clamp(max=num_bands - 2)
+    frac = position - left
+    matrix = torch.zeros(num_bins, num_bands, dtype=torch.float64)
+    matrix[torch.arange(num_bins), left] = 1.0 - frac
+    matrix[torch.arange(num_bins), left + 1] += frac
+    return matrix.float()
 
 
 class ImpactGenerator(nn.Module):
@@ -113,6 +147,8 @@ class ImpactGenerator(nn.Module):
         noise_fft: FFT size of the filtered-noise branch (its hop is a quarter of it).
         ir_length: Samples of the learned impulse response (0: none).
         noise_floor: Share of the noise branch kept in fully periodic frames (see the voicing note below).
+        noise_bands: Noise magnitudes the network outputs, evenly spaced in frequency and interpolated
+            linearly to the ``noise_fft // 2 + 1`` bins (:func:`band_matrix`); None: one per bin.
 
     Voicing, as in neural source-filter models' voiced/unvoiced source switch: the harmonic amplitude is
     multiplied by :func:`voicing_of` tone-likeness and the noise by ``noise_floor + (1 - noise_floor)
@@ -129,6 +165,7 @@ class ImpactGenerator(nn.Module):
 
     window: Tensor
     harmonic_numbers: Tensor
+    bands_to_bins: Tensor | None
 
     def __init__(
         self,
@@ -139,6 +176,7 @@ class ImpactGenerator(nn.Module):
         noise_fft: int = 512,
         ir_length: int = 4096,
         noise_floor: float = 0.05,
+        noise_bands: int | None = None,
     ) -> None:
         super().__init__()
         if noise_fft % 4 or hop_length % (noise_fft // 4):
@@ -152,6 +190,12 @@ class ImpactGenerator(nn.Module):
             ir_length=ir_length,
             noise_floor=noise_floor,
         )
+        num_bins = noise_fft // 2 + 1
+        if noise_bands is not None and noise_bands != num_bins:
+            self.kwargs["noise_bands"] = noise_bands
+            self.register_buffer("bands_to_bins", band_matrix(noise_bands, num_bins), persistent=False)
+        else:
+            self.bands_to_bins = None
         self.noise_floor = noise_floor
         self.sample_rate, self.hop_length = sample_rate, hop_length
         self.num_harmonics, self.noise_fft = num_harmonics, noise_fft
@@ -160,12 +204,14 @@ class ImpactGenerator(nn.Module):
         self.gru = nn.GRU(hidden_size, hidden_size, batch_first=True)
         self.mlp = nn.Sequential(nn.Linear(hidden_size + n_in, hidden_size), nn.LeakyReLU(0.1))
         self.amplitude_head = nn.Linear(hidden_size, 1 + num_harmonics)
-        self.noise_head = nn.Linear(hidden_size, noise_fft // 2 + 1)
+        self.noise_head = nn.Linear(hidden_size, noise_bands or num_bins)
         self.ir = nn.Parameter(torch.zeros(ir_length)) if ir_length else None
         self.register_buffer("window", torch.hann_window(noise_fft), persistent=False)
         self.register_buffer(
             "harmonic_numbers", torch.arange(1, num_harmonics + 1, dtype=torch.float32), persistent=False
         )
+        self._ir_spectrum: tuple[tuple[int, int, int], Tensor] | None = None
+        self._workspace = torch.empty(0)
         with torch.no_grad():
             self.noise_head.bias.fill_(-5.0)
             self.amplitude_head.bias[0] = -3.0
@@ -192,15 +238,51 @@ class ImpactGenerator(nn.Module):
         above_nyquist = curves[:, _PITCH_ROW : _PITCH_ROW + 1] * self.harmonic_numbers[:, None] >= self.sample_rate / 2
         harmonic_mix = torch.softmax(logits.masked_fill(above_nyquist, -1e4), dim=1) * (~above_nyquist)
         noise_gain = self.noise_floor + (1.0 - self.noise_floor) * (1.0 - voicing)
-        return amplitude, harmonic_mix, _exp_sigmoid(self.noise_head(h)).transpose(1, 2) * noise_gain
+        noise = _exp_sigmoid(self.noise_head(h)).transpose(1, 2)
+        if self.bands_to_bins is not None:
+            noise = torch.matmul(self.bands_to_bins, noise)
+        return amplitude, harmonic_mix, noise * noise_gain
 
     def harmonic(self, amplitude: Tensor, harmonic_mix: Tensor, pitch_hz: Tensor, num_samples: int) -> Tensor:
-        """Harmonic bank: [B, N] from frame-rate amplitude, mix and pitch [B, T]."""
+        """Harmonic bank: [B, N] from frame-rate amplitude, mix and pitch [B, T].
+
+        Between two frames the partials' weights move linearly, so each hop of samples is two weighted sums
+        of the partials' sines (one per end, a matrix product) cross-faded; partials above the highest
+        one with any weight (masked above Nyquist, or unvoiced) are not computed.
+        """
         f0 = upsample(pitch_hz[:, None], num_samples, self.hop_length)[:, 0]
         phase = torch.cumsum(2.0 * math.pi * f0.double() / self.sample_rate, dim=1)
         phase = torch.remainder(phase, 2.0 * math.pi).float()
-        weights = upsample(amplitude * harmonic_mix, num_samples, self.hop_length)
-        return (weights * torch.sin(self.harmonic_numbers[None, :, None] * phase[:, None, :])).sum(dim=1)
+        weights = amplitude * harmonic_mix
+        used = torch.nonzero(weights.detach().abs().amax(dim=(0, 2)))
+        if len(used) == 0:
+            return phase.new_zeros(phase.shape)
+        count = int(used.max()) + 1
+        hop, frames = self.hop_length, weights.shape[-1]
+        segments = -(-num_samples // hop)
+        phase = F.pad(phase, (0, segments * hop - num_samples)).view(-1, segments, 1, hop)
+        sines = self._sines(self.harmonic_numbers[:count, None], phase)  # [B, segments, K, hop]
+        index = torch.arange(segments + 1, device=weights.device).clamp(max=frames - 1)
+        ends = weights[:, :count, index].transpose(1, 2)  # [B, segments + 1, K]
+        sums = torch.matmul(torch.stack([ends[:, :-1], ends[:, 1:]], dim=2), sines)  # [B, segments, 2, hop]
+        alpha = torch.arange(hop, dtype=sums.dtype, device=sums.device) / hop
+        audio = sums[:, :, 0] + (sums[:, :, 1] - sums[:, :, 0]) * alpha
+        return audio.flatten(1)[:, :num_samples]
+
+    def _sines(self, numbers: Tensor, phase: Tensor) -> Tensor:
+        """sin(numbers x phase); without gradients, into a buffer kept between calls.
+
+        A render's sines take megabytes: a fresh allocation of that size is new memory from the OS each
+        time, and touching it costs more than computing the sines.
+        """
+        if torch.is_grad_enabled():
+            return torch.sin(numbers * phase)
+        shape = torch.broadcast_shapes(numbers.shape, phase.shape)
+        count = math.prod(shape)
+        if self._workspace.numel() < count or self._workspace.device != phase.device:
+            self._workspace = torch.empty(count, device=phase.device)
+        sines = self._workspace[:count].view(shape)
+        return torch.mul(numbers, phase, out=sines).sin_()
 
     def noise(self, magnitude: Tensor, num_samples: int, seed: int) -> Tensor:
         """Filtered noise: complex Gaussian STFT frames shaped by ``magnitude`` [B, bins, T], inverse STFT."""
@@ -220,8 +302,18 @@ class ImpactGenerator(nn.Module):
             return audio
         n = audio.shape[-1] + self.ir.shape[0]
         size = 1 << (n - 1).bit_length()
-        wet = torch.fft.irfft(torch.fft.rfft(audio, size) * torch.fft.rfft(self.ir, size), size)
+        wet = torch.fft.irfft(torch.fft.rfft(audio, size) * self._ir_fft(size), size)
         return audio + wet[..., : audio.shape[-1]]
+
+    def _ir_fft(self, size: int) -> Tensor:
+        """The impulse response's spectrum; kept between calls when no gradient is needed."""
+        assert self.ir is not None
+        if torch.is_grad_enabled() and self.ir.requires_grad:
+            return torch.fft.rfft(self.ir, size)
+        key = (size, self.ir._version, self.ir.data_ptr())
+        if self._ir_spectrum is None or self._ir_spectrum[0] != key:
+            self._ir_spectrum = (key, torch.fft.rfft(self.ir.detach(), size))
+        return self._ir_spectrum[1]
 
     def forward(self, curves: Tensor, num_samples: int | None = None, seed: int = 0) -> Tensor:
         """Generates audio [B, num_samples] from raw descriptor curves [B, 7, T].

@@ -1,7 +1,7 @@
 """Structured pruning of the impact generator: whole channels removed, for lottery-ticket rewinding.
 
 Channels are ranked by the L2 norms of their weights in a trained generator; a pruned generator is a
-smaller :class:`~flowsynth.impact.model.ImpactGenerator` (fewer hidden units, fewer harmonics) whose weights
+smaller :class:`~flowsynth.impact.model.ImpactGenerator` (fewer hidden units, harmonics and noise bands) whose weights
 are cut out of any generator of the parent's structure: the trained one (plain pruning) or an early
 checkpoint of the same run (rewinding, Frankle et al. 2020), which is then retrained. Iterating
 prune -> rewind -> retrain composes :class:`Channels` so they always index the original generator.
@@ -17,17 +17,18 @@ from torch import nn
 
 from flowsynth.impact.model import ImpactGenerator
 
-__all__ = ["Channels", "all_channels", "compose", "cut", "select_channels"]
+__all__ = ["Channels", "all_channels", "compose", "cut", "even_bands", "select_channels"]
 
 
 @dataclass(frozen=True)
 class Channels:
-    """Kept channel indices of each layer: convolution outputs, GRU units, MLP units, harmonics."""
+    """Kept channel indices of each layer: convolution outputs, GRU units, MLP units, harmonics, noise bands."""
 
     conv: np.ndarray
     gru: np.ndarray
     mlp: np.ndarray
     harmonics: np.ndarray
+    bands: np.ndarray
 
     @property
     def hidden_size(self) -> int:
@@ -37,7 +38,7 @@ class Channels:
 def all_channels(model: ImpactGenerator) -> Channels:
     """Every channel of a generator (the identity selection)."""
     hidden, harmonics = int(model.kwargs["hidden_size"]), int(model.kwargs["num_harmonics"])
-    return Channels(*(np.arange(hidden),) * 3, np.arange(harmonics))
+    return Channels(*(np.arange(hidden),) * 3, np.arange(harmonics), np.arange(model.noise_head.out_features))
 
 
 def _first_linear(model: ImpactGenerator) -> nn.Linear:
@@ -52,19 +53,39 @@ def _norms(weight: torch.Tensor, dim: int) -> np.ndarray:
     return w.norm(dim=1).numpy()
 
 
-def select_channels(model: ImpactGenerator, hidden_size: int, num_harmonics: int) -> Channels:
-    """The most important ``hidden_size`` channels of each hidden layer and the first ``num_harmonics`` harmonics.
+def even_bands(rows: int, bands: int) -> np.ndarray:
+    """Indices of ``bands`` evenly spaced noise-head rows out of ``rows`` (first and last kept).
 
-    A channel's importance is the product of the norms of its incoming and outgoing weights.
+    >>> even_bands(257, 65)[:3].tolist(), even_bands(257, 257)[-1]
+    ([0, 4, 8], np.int64(256))
+    """
+    if bands == rows:
+        return np.arange(rows)
+    if not 2 <= bands < rows or (rows - 1) % (bands - 1):
+        raise ValueError(f"noise bands must be n + 1 where n divides {rows - 1} (the rows' spacing), got {bands}")
+    return np.arange(bands) * ((rows - 1) // (bands - 1))
+
+
+def select_channels(
+    model: ImpactGenerator, hidden_size: int, num_harmonics: int, noise_bands: int | None = None
+) -> Channels:
+    """The most important ``hidden_size`` channels of each hidden layer, the first ``num_harmonics`` harmonics
+    and ``noise_bands`` evenly spaced noise bands (default: all the generator has).
+
+    A channel's importance is the product of the norms of its incoming and outgoing weights. Noise bands
+    are magnitudes interpolated linearly across the FFT bins, so keeping every other one halves the
+    frequency resolution of the noise's envelope.
 
     >>> model = ImpactGenerator(hidden_size=8, num_harmonics=4, noise_fft=64, ir_length=0)
-    >>> channels = select_channels(model, 4, 2)
-    >>> len(channels.gru), channels.harmonics.tolist()
-    (4, [0, 1])
+    >>> channels = select_channels(model, 4, 2, noise_bands=9)
+    >>> len(channels.gru), channels.harmonics.tolist(), channels.bands.tolist()
+    (4, [0, 1], [0, 4, 8, 12, 16, 20, 24, 28, 32])
     """
     full = int(model.kwargs["hidden_size"])
     if not 1 <= hidden_size <= full or not 1 <= num_harmonics <= model.kwargs["num_harmonics"]:
         raise ValueError(f"pruned sizes must be within the generator's ({full} hidden units), got {hidden_size}")
+    rows = model.noise_head.out_features
+    bands = even_bands(rows, noise_bands or rows)
     w_ih, w_hh = model.gru.weight_ih_l0, model.gru.weight_hh_l0
     assert isinstance(w_ih, torch.Tensor) and isinstance(w_hh, torch.Tensor)
     gates_in = (_norms(w_hh, 0) + _norms(w_ih, 0)).reshape(3, full).sum(axis=0)
@@ -76,26 +97,35 @@ def select_channels(model: ImpactGenerator, hidden_size: int, num_harmonics: int
         "mlp": _norms(mlp, 0) * heads_out,
     }
     keep = {name: np.sort(np.argsort(-score)[:hidden_size]) for name, score in scores.items()}
-    return Channels(keep["conv"], keep["gru"], keep["mlp"], np.arange(num_harmonics))
+    return Channels(keep["conv"], keep["gru"], keep["mlp"], np.arange(num_harmonics), bands)
 
 
 def compose(outer: Channels, inner: Channels) -> Channels:
     """``inner`` (indices into a pruned generator) expressed in the indices of the generator ``outer`` was cut from."""
     return Channels(
-        outer.conv[inner.conv], outer.gru[inner.gru], outer.mlp[inner.mlp], outer.harmonics[inner.harmonics]
+        outer.conv[inner.conv],
+        outer.gru[inner.gru],
+        outer.mlp[inner.mlp],
+        outer.harmonics[inner.harmonics],
+        outer.bands[inner.bands],
     )
 
 
 def cut(source: ImpactGenerator, channels: Channels) -> ImpactGenerator:
     """A smaller generator with ``source``'s weights at ``channels`` (indices into ``source``).
 
-    The harmonics kept must be the first ones (the bank's partial numbers stay 1..K).
+    The harmonics kept must be the first ones (the bank's partial numbers stay 1..K), the noise bands
+    evenly spaced ones (:func:`even_bands`).
     """
     if not np.array_equal(channels.harmonics, np.arange(len(channels.harmonics))):
         raise ValueError("only the first harmonics can be kept (partials 1..K)")
+    rows = source.noise_head.out_features
+    if not np.array_equal(channels.bands, even_bands(rows, len(channels.bands))):
+        raise ValueError(f"only evenly spaced noise bands can be kept (see even_bands), got {channels.bands[:4]}...")
     if not len(channels.conv) == len(channels.gru) == len(channels.mlp):
         raise ValueError("the three hidden layers must keep the same number of channels")
     kwargs = {**source.kwargs, "hidden_size": channels.hidden_size, "num_harmonics": len(channels.harmonics)}
+    kwargs["noise_bands"] = len(channels.bands)
     pruned = ImpactGenerator(**kwargs)
     pruned.load_state_dict(_cut_state(source, channels))
     return pruned.eval()
@@ -104,7 +134,7 @@ def cut(source: ImpactGenerator, channels: Channels) -> ImpactGenerator:
 def _cut_state(source: ImpactGenerator, c: Channels) -> dict[str, torch.Tensor]:
     full = int(source.kwargs["hidden_size"])
     state = {k: v.detach().clone() for k, v in source.state_dict().items()}
-    a, b, m = (torch.as_tensor(x, dtype=torch.long) for x in (c.conv, c.gru, c.mlp))
+    a, b, m, bands = (torch.as_tensor(x, dtype=torch.long) for x in (c.conv, c.gru, c.mlp, c.bands))
     rows = torch.cat([b, b + full, b + 2 * full])
     heads = torch.cat([torch.zeros(1, dtype=torch.long), 1 + torch.as_tensor(c.harmonics, dtype=torch.long)])
     mlp_cols = torch.cat([b, full + torch.arange(state["mlp.0.weight"].shape[1] - full)])
@@ -119,8 +149,8 @@ def _cut_state(source: ImpactGenerator, c: Channels) -> dict[str, torch.Tensor]:
         "mlp.0.bias": state["mlp.0.bias"][m],
         "amplitude_head.weight": state["amplitude_head.weight"][heads][:, m],
         "amplitude_head.bias": state["amplitude_head.bias"][heads],
-        "noise_head.weight": state["noise_head.weight"][:, m],
-        "noise_head.bias": state["noise_head.bias"],
+        "noise_head.weight": state["noise_head.weight"][bands][:, m],
+        "noise_head.bias": state["noise_head.bias"][bands],
     }
     if "ir" in state:
         out["ir"] = state["ir"]

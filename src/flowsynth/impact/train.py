@@ -35,7 +35,7 @@ __all__ = [
 
 CHECKPOINT_FORMAT = "flowsynth-impact-generator-1"
 #: Constructor kwargs that shape the weights (kept from the checkpoint when training starts from one).
-_STRUCTURE = ("sample_rate", "hop_length", "hidden_size", "num_harmonics", "noise_fft", "ir_length")
+_STRUCTURE = ("sample_rate", "hop_length", "hidden_size", "num_harmonics", "noise_fft", "ir_length", "noise_bands")
 
 
 def spectral_loss(x: Tensor, y: Tensor, fft_sizes: Sequence[int] = (2048, 1024, 512, 256, 128, 64)) -> Tensor:
