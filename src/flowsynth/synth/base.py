@@ -149,7 +149,7 @@ class Synth(abc.ABC):
         if params.numel() and (params.min() < 0 or params.max() > 1):
             raise ValueError("parameters must be normalized to [0, 1]")
         audio = self.render_full(self.space.expand(params), config, seed, on_error)
-        if on_error == "raise" and not torch.isfinite(audio).all():
+        if on_error == "raise" and not finite_rows(audio).all():
             raise RenderError(f"{self.name} produced NaN or infinite audio")
         return audio
 
@@ -168,3 +168,16 @@ class Synth(abc.ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, learned={self.num_learned}/{len(self.params)})"
+
+
+def finite_rows(audio: Tensor) -> Tensor:
+    """Which rows of ``[batch, samples]`` audio hold no NaN or infinity, in one pass over the samples.
+
+    A row's sum is finite exactly when all its samples are, unless they are so large
+    (beyond 1e33) that the sum overflows: such a row is broken audio too.
+
+    Example:
+        >>> finite_rows(torch.tensor([[0.0, 1.0], [float("nan"), 0.0], [float("inf"), -float("inf")]]))
+        tensor([ True, False, False])
+    """
+    return torch.isfinite(audio.sum(dim=-1))

@@ -6,8 +6,21 @@ import torch
 from torch import Tensor
 
 from flowsynth.errors import RenderError
-from flowsynth.synth.base import OnError, RenderConfig, Synth
-from flowsynth.synth.modules import adsr, control_to_audio, lfo, morph_oscillator, noise, spectral_filter_decimate
+from flowsynth.synth.base import OnError, RenderConfig, Synth, finite_rows
+from flowsynth.synth.modules import (
+    TABLE_SIZE,
+    adsr,
+    block_linear,
+    block_phase,
+    control_points,
+    control_to_audio,
+    lfo,
+    morph_wavetable,
+    noise,
+    soft_clip,
+    spectral_filter_decimate,
+    wavetable_lookup,
+)
 from flowsynth.synth.params import Param
 
 __all__ = ["BuiltinSynth", "BUILTIN_16", "BUILTIN_32"]
@@ -100,12 +113,13 @@ class BuiltinSynth(Synth):
     name = "builtin"
     differentiable = True
 
-    def __init__(self, oversample: int = 2, control_hop: int = 64, micro_batch: int = 1) -> None:
+    def __init__(self, oversample: int = 1, control_hop: int = 64, micro_batch: int = 1) -> None:
         if oversample not in (1, 2, 4):
             raise ValueError(f"oversample must be 1, 2 or 4, got {oversample}")
         self.oversample = oversample
         self.control_hop = control_hop
         self.micro_batch = micro_batch
+        self.n_fft = 1024 * oversample
         super().__init__()
 
     @property
@@ -118,75 +132,97 @@ class BuiltinSynth(Synth):
 
     def render_full(self, params: Tensor, config: RenderConfig, seed: int, on_error: OnError) -> Tensor:
         v = {p.name: p.to_units(params[:, i]) for i, p in enumerate(PARAMS)}
-        chunks = [
-            {k: x[i : i + self.micro_batch] for k, x in v.items()} for i in range(0, len(params), self.micro_batch)
+        controls = self._controls(v, config)
+        step = self.micro_batch
+        pieces = [
+            self._audio({k: c[i : i + step] for k, c in controls.items()}, config, seed)
+            for i in range(0, len(params), step)
         ]
-        audio = (
-            torch.cat([self._voice(chunk, config, seed) for chunk in chunks])
-            if chunks
-            else params.new_zeros(0, config.num_samples)
-        )
-        broken = ~torch.isfinite(audio).all(dim=1)
+        audio = torch.cat(pieces) if pieces else params.new_zeros(0, config.num_samples)
+        broken = ~finite_rows(audio)
         if broken.any() and on_error == "raise":
             raise RenderError(f"builtin synth produced NaN for sound(s) {broken.nonzero().flatten().tolist()}")
         return audio
 
-    def _voice(self, v: dict[str, Tensor], config: RenderConfig, seed: int) -> Tensor:
+    def _controls(self, v: dict[str, Tensor], config: RenderConfig) -> dict[str, Tensor]:
+        """Everything that changes at the control rate or slower, for the whole batch at once."""
         rate = config.sample_rate * self.oversample
         n = config.num_samples * self.oversample
-        t_control = torch.arange(n // self.control_hop + 1) * (self.control_hop / rate)
+        t_control = control_points(n, self.control_hop, rate)
         velocity = config.velocity / 127.0
         mod = lfo(t_control, v["lfo_rate"]) * v["lfo_depth"][:, None]
         to_pitch, to_cutoff, to_amp = _lfo_routing(v["lfo_target"])
-
-        pitch = control_to_audio(2.0 ** (2.0 / 12.0 * mod * to_pitch[:, None]), n)
-        mix = self._oscillators(v, pitch * (config.frequency_hz / rate))
-        mix = mix + v["noise_level"][:, None] * noise(seed, n)
-        drive = 0.25 + 4.0 * v["filter_drive"][:, None]
-        mix = torch.tanh(drive * mix / 3.0) / drive
+        increment = 2.0 ** (2.0 / 12.0 * mod * to_pitch[:, None]) * (config.frequency_hz / rate)
+        drive = 0.25 + 4.0 * v["filter_drive"]
 
         filter_env = self._envelope(v, "filter", t_control, config.note_s)
         octaves = v["filter_env_amount"][:, None] * filter_env * velocity + 2.0 * mod * to_cutoff[:, None]
         octaves = octaves + v["filter_keytrack"][:, None] * (config.note - 60.0) / 12.0
         cutoff = (v["filter_cutoff"][:, None] * 2.0**octaves).clamp(20.0, 0.45 * rate)
-        n_fft = 1024 * self.oversample
-        frames = n // (n_fft // 4) + 1
-        cutoff = control_to_audio(cutoff, frames)
-        out = spectral_filter_decimate(
-            mix, cutoff, v["filter_resonance"], rate, self.oversample, n_fft, config.num_samples
-        )
+        frames = n // (self.n_fft // 2) + 2
 
-        t_out = torch.arange(config.num_samples // self.control_hop + 1) * (self.control_hop / config.sample_rate)
-        amp = self._envelope(v, "amp", t_out, config.note_s)
+        t_out = control_points(config.num_samples, self.control_hop, config.sample_rate)
+        amp = self._envelope(v, "amp", t_out, config.note_s) * velocity
         amp = amp * (1.0 + 0.5 * lfo(t_out, v["lfo_rate"]) * v["lfo_depth"][:, None] * to_amp[:, None])
-        return out * control_to_audio(amp, config.num_samples) * velocity
+        return {
+            **self._oscillator_controls(v, increment, drive / 3.0),
+            "increment": increment,
+            "noise": v["noise_level"] * drive / 3.0,
+            "cutoff": control_to_audio(cutoff, frames),
+            "resonance": v["filter_resonance"],
+            "amp": amp / drive[:, None],
+        }
 
-    def _oscillators(self, v: dict[str, Tensor], dt_base: Tensor) -> Tensor:
-        """Sums the three oscillators; ``dt_base`` is the note's phase increment ``[B, N]``."""
-        phase_base = torch.cumsum(dt_base.double(), dim=1)
-        phase_base = phase_base - dt_base[:, :1].double()
-        mix = torch.zeros_like(dt_base)
-        modulator = None
-        for i in (1, 2, 3):
-            ratio = 2.0 ** ((v[f"osc{i}_tune"] + v[f"osc{i}_fine"] / 100.0) / 12.0)
-            phase = ratio[:, None].double() * phase_base
-            phase = (phase - torch.floor(phase.detach())).float()
-            dt = ratio[:, None] * dt_base
-            if modulator is not None:
-                offset = v["fm_amount"][:, None] / (2 * torch.pi) * modulator
-                phase = phase + offset
-                dt = (dt + torch.diff(offset, dim=1, prepend=offset[:, :1])).abs()
-            else:
-                modulator = torch.sin(2 * torch.pi * phase)
-            wave = morph_oscillator(phase, dt, v[f"osc{i}_shape"], v[f"osc{i}_pw"])
-            mix = mix + v[f"osc{i}_level"][:, None] * wave
-        return mix
+    def _oscillator_controls(self, v: dict[str, Tensor], increment: Tensor, gain: Tensor) -> dict[str, Tensor]:
+        """Tune ratios, phase modulation depths, levels and band-limited wavetables ``[B, 3, ...]``.
+
+        Each oscillator's table holds only the harmonics that stay below half a cycle
+        per sample at the output rate at its highest instantaneous frequency, vibrato
+        and phase modulation included.
+        """
+        osc = {name: torch.stack([v[f"osc{i}_{name}"] for i in (1, 2, 3)], dim=1) for name in _OSC}
+        ratio = 2.0 ** ((osc["tune"] + osc["fine"] / 100.0) / 12.0)
+        fm = v["fm_amount"][:, None] * torch.tensor([0.0, 1.0, 1.0])
+        top = ratio.detach() * increment.detach().amax(dim=1, keepdim=True)
+        top = top + fm.detach() * top[:, :1]
+        harmonics = torch.floor(0.5 / self.oversample / top).clamp(1.0, TABLE_SIZE // 2 - 1)
+        tables = morph_wavetable(osc["shape"].flatten(), osc["pw"].flatten(), harmonics.flatten())
+        return {
+            "ratio": ratio,
+            "fm": fm / (2 * torch.pi),
+            "level": osc["level"] * gain[:, None],
+            "tables": tables.view(len(ratio), 3, -1),
+        }
+
+    def _audio(self, c: dict[str, Tensor], config: RenderConfig, seed: int) -> Tensor:
+        """Oscillators and noise -> drive -> filter -> amplifier, at the audio rate."""
+        rate = config.sample_rate * self.oversample
+        n = config.num_samples * self.oversample
+        mix = self._oscillators(c)[:, :n]
+        mix = soft_clip(torch.addcmul(mix, c["noise"][:, None], noise(seed, n)))
+        out = spectral_filter_decimate(
+            mix, c["cutoff"], c["resonance"], rate, self.oversample, self.n_fft, config.num_samples
+        )
+        return out * block_linear(c["amp"], self.control_hop, config.num_samples)
+
+    def _oscillators(self, c: dict[str, Tensor]) -> Tensor:
+        """The sum of the three oscillators, computed as one batch, 1 phase-modulating 2 and 3."""
+        batch = len(c["increment"])
+        phase = block_phase((c["ratio"][:, :, None] * c["increment"][:, None, :]).flatten(0, 1), self.control_hop)
+        phase = phase.view(batch, 3, -1)
+        modulator = torch.sin(2 * torch.pi * phase[:, 0])
+        phase = torch.addcmul(phase, c["fm"][:, :, None], modulator[:, None])
+        waves = wavetable_lookup(c["tables"].flatten(0, 1), phase.flatten(0, 1)).view(batch, 3, -1)
+        return torch.bmm(c["level"][:, None, :], waves)[:, 0]
 
     @staticmethod
     def _envelope(v: dict[str, Tensor], prefix: str, t: Tensor, note_s: float) -> Tensor:
         return adsr(
             t, v[f"{prefix}_attack"], v[f"{prefix}_decay"], v[f"{prefix}_sustain"], v[f"{prefix}_release"], note_s
         )
+
+
+_OSC = ("tune", "fine", "shape", "pw", "level")
 
 
 def _lfo_routing(target: Tensor) -> tuple[Tensor, Tensor, Tensor]:

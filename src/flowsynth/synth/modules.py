@@ -11,13 +11,18 @@ from torch import Tensor
 
 __all__ = [
     "adsr",
+    "block_linear",
+    "block_phase",
+    "control_points",
     "control_to_audio",
     "ladder_response",
     "lfo",
-    "morph_oscillator",
+    "morph_wavetable",
     "noise",
-    "polyblep",
+    "overlap_add",
+    "soft_clip",
     "spectral_filter_decimate",
+    "wavetable_lookup",
 ]
 
 
@@ -59,58 +64,130 @@ def lfo(t: Tensor, rate_hz: Tensor) -> Tensor:
 
 
 def control_to_audio(control: Tensor, num_samples: int) -> Tensor:
-    """Linearly interpolates control-rate signals ``[B, C]`` to ``[B, num_samples]``."""
+    """Linearly interpolates control-rate signals ``[B, C]`` to ``[B, num_samples]``, ends aligned."""
     return F.interpolate(control[:, None, :], size=num_samples, mode="linear", align_corners=True)[:, 0]
 
 
-def polyblep(phase: Tensor, dt: Tensor) -> Tensor:
-    """The polynomial band-limited step residual at phase wrap points.
+def control_points(num_samples: int, hop: int, sample_rate: float) -> Tensor:
+    """Times in seconds of the control points every ``hop`` samples, enough to cover ``num_samples``."""
+    return torch.arange(-(-num_samples // hop) + 1) * (hop / sample_rate)
 
-    Written without branches: ``-(t - 1)**2`` just after a wrap (``t = phase / dt < 1``)
-    and ``(e + 1)**2`` just before one (``e = (phase - 1) / dt > -1``), zero elsewhere.
 
-    Arguments:
-        phase: Phase in cycles, in [0, 1).
-        dt: Phase increment per sample (the normalized frequency), below 0.5.
+def block_linear(control: Tensor, hop: int, num_samples: int) -> Tensor:
+    """Audio-rate ``[B, num_samples]`` from control points every ``hop`` samples ``[B, C]``, linearly.
+
+    Example:
+        >>> block_linear(torch.tensor([[0.0, 4.0, 0.0]]), hop=4, num_samples=7)
+        tensor([[0., 1., 2., 3., 4., 3., 2.]])
     """
-    after = (phase / dt - 1.0).clamp(max=0.0)
-    before = ((phase - 1.0) / dt + 1.0).clamp(min=0.0)
-    return before * before - after * after
+    ramp = torch.arange(hop, dtype=control.dtype, device=control.device) / hop
+    start, rise = control[:, :-1, None], torch.diff(control, dim=1)[:, :, None]
+    return torch.addcmul(start, rise, ramp).reshape(len(control), -1)[:, :num_samples]
 
 
-def _saw(phase: Tensor, dt: Tensor) -> Tensor:
-    return 2.0 * phase - 1.0 - polyblep(phase, dt)
+def block_phase(increment: Tensor, hop: int) -> Tensor:
+    """Running phase in cycles ``[B, (C - 1) * hop]`` of an increment given at control points ``[B, C]``.
+
+    The increment per sample is linear between control points (as :func:`block_linear`),
+    so the phase is summed in closed form: exactly, in double precision, from block
+    to block, and in single precision within a block. The phase is 0 at sample 0.
+
+    Example:
+        >>> phase = block_phase(torch.tensor([[0.25, 0.25, 0.25]]), hop=4)
+        >>> phase.tolist()
+        [[0.0, 0.25, 0.5, 0.75, 0.0, 0.25, 0.5, 0.75]]
+    """
+    j = torch.arange(hop, dtype=increment.dtype, device=increment.device)
+    start, rise = increment[:, :-1], torch.diff(increment, dim=1) / hop
+    totals = hop * start.double() + rise.double() * (hop * (hop - 1) / 2)
+    before = torch.cumsum(totals, dim=1) - totals
+    phase = torch.addcmul(torch.frac(before).float()[:, :, None], start[:, :, None], j)
+    phase = phase.addcmul_(rise[:, :, None], j * (j - 1) / 2)
+    return torch.frac(phase).reshape(len(increment), -1)
 
 
-def morph_oscillator(phase: Tensor, dt: Tensor, shape: Tensor, pulse_width: Tensor) -> Tensor:
-    """A waveform that morphs sine -> triangle -> saw -> pulse as ``shape`` goes 0 -> 1.
+#: Samples in one cycle of a wavetable (harmonics up to half of it can be stored).
+TABLE_SIZE = 4096
 
-    Saw and pulse are PolyBLEP band-limited; the triangle's harmonics fall as
-    ``1 / k**2`` and need no correction once oversampled.
+
+def morph_wavetable(shape: Tensor, pulse_width: Tensor, max_harmonic: Tensor, size: int = TABLE_SIZE) -> Tensor:
+    """One band-limited cycle of a waveform that morphs sine -> triangle -> saw -> pulse.
+
+    Built from its Fourier series, so it holds exactly the harmonics ``1..max_harmonic``
+    of the ideal waveform: a lookup at any pitch whose top harmonic stays below the
+    Nyquist frequency does not alias. Differentiable in ``shape`` and ``pulse_width``.
 
     Arguments:
-        phase: Running phase in cycles ``[B, N]`` (any real value).
-        dt: Phase increment per sample ``[B, N]``.
-        shape: Waveform position in [0, 1] ``[B]``.
+        shape: Waveform position in [0, 1] ``[B]`` (0 sine, 1/3 triangle, 2/3 saw, 1 pulse).
         pulse_width: Duty cycle of the pulse in (0, 1) ``[B]``.
+        max_harmonic: Highest harmonic to keep ``[B]``.
+        size: Samples per cycle.
+
+    Returns:
+        The cycle ``[B, size]``.
+
+    Example:
+        >>> saw = morph_wavetable(torch.tensor([2 / 3]), torch.tensor([0.5]), torch.tensor([400.0]), size=1024)
+        >>> [round(saw[0, i].item(), 2) for i in (256, 512, 768)]
+        [-0.5, 0.0, 0.5]
     """
+    k = torch.arange(size // 2 + 1, dtype=torch.float32, device=shape.device)
     position = 3.0 * shape[:, None]
-    weights = [(1.0 - (position - k).abs()).clamp(min=0.0) for k in range(4)]
-    wrapped = phase - torch.floor(phase)
-    dt = dt.clamp(1e-6, 0.5)
-    out = torch.zeros_like(wrapped)
-    if weights[0].any():
-        out = out + weights[0] * torch.sin(2 * math.pi * wrapped)
-    if weights[1].any():
-        out = out + weights[1] * (1.0 - 4.0 * (wrapped - 0.5).abs())
-    if weights[2].any() or weights[3].any():
-        saw = _saw(wrapped, dt)
-        out = out + weights[2] * saw
-    if weights[3].any():
-        shifted = wrapped + pulse_width[:, None]
-        shifted = shifted - torch.floor(shifted)
-        out = out + weights[3] * (saw - _saw(shifted, dt))
-    return out
+    sine, triangle, saw, pulse = ((1.0 - (position - i).abs()).clamp(min=0.0) for i in range(4))
+    k1 = k.clamp(min=1.0)
+    odd = torch.remainder(k, 2.0)
+    # forward-normalized coefficients: x(p) = sum_k 2 Re(X_k exp(2j pi k p))
+    real = -4.0 / (math.pi**2 * k1 * k1) * odd * triangle
+    saw_imag = 1.0 / (math.pi * k1)
+    turn = 2.0 * math.pi * k1 * pulse_width[:, None]
+    real = real + saw_imag * torch.sin(turn) * pulse
+    imag = saw_imag * (saw + pulse * (1.0 - torch.cos(turn)))
+    imag = imag - 0.5 * sine * (k == 1.0)
+    keep = (k >= 1.0) & (k <= max_harmonic[:, None])
+    spectrum = torch.complex(real * keep, imag * keep)
+    return torch.fft.irfft(spectrum, n=size, norm="forward")
+
+
+def wavetable_lookup(table: Tensor, phase: Tensor) -> Tensor:
+    """Reads cycles ``[B, size]`` at phases in cycles ``[B, N]`` in [-1, 2), linearly interpolated.
+
+    Example:
+        >>> ramp = torch.arange(4.0)[None]
+        >>> wavetable_lookup(ramp, torch.tensor([[0.0, 0.125, -0.25, 1.5]]))
+        tensor([[0.0000, 0.5000, 3.0000, 2.0000]])
+    """
+    size = table.shape[1]
+    tiled = torch.cat([table, table, table, table[:, :2]], dim=1)
+    pairs = torch.complex(tiled[:, :-1], tiled[:, 1:])  # each sample with the next, for one gather
+    position = torch.addcmul(torch.tensor(float(size)), phase, torch.tensor(float(size)))
+    index = position.floor()
+    fraction = position - index
+    both = torch.view_as_real(pairs.gather(1, index.long()))
+    return torch.lerp(both[..., 0], both[..., 1], fraction)
+
+
+def soft_clip(x: Tensor) -> Tensor:
+    """``tanh`` saturation with first-order antiderivative anti-aliasing, along the last axis.
+
+    Each output sample is the mean of ``tanh`` over the line from the previous input
+    sample to this one, ``(F(x[n]) - F(x[n-1])) / (x[n] - x[n-1])`` with
+    ``F = log cosh``: the harmonics the saturation makes above the Nyquist frequency
+    fold back much weaker than with ``tanh`` alone. Delays by half a sample.
+
+    Example:
+        >>> slow = torch.linspace(-3.0, 3.0, 1000)[None]
+        >>> bool((soft_clip(slow) - torch.tanh(slow)).abs().max() < 0.01)
+        True
+    """
+    before = torch.cat([x[..., :1], x[..., :-1]], dim=-1)
+    step = x - before
+    close = step.abs() < 1e-3
+    # log cosh(x) + log 2, whose differences are those of log cosh
+    integral = x.abs()
+    integral = integral + torch.log1p(torch.exp(-2.0 * integral))
+    change = integral - torch.cat([integral[..., :1], integral[..., :-1]], dim=-1)
+    averaged = change / torch.where(close, torch.ones_like(step), step)
+    return torch.where(close, torch.tanh(0.5 * (x + before)), averaged)
 
 
 @lru_cache(maxsize=8)
@@ -138,13 +215,14 @@ def ladder_response(freq_hz: Tensor, cutoff_hz: Tensor, resonance: Tensor) -> Te
     Returns:
         The response ``[B, K, F]``.
     """
-    x = freq_hz[None, :, None] / cutoff_hz[:, None, :]
+    x = freq_hz[None, :, None] * (1.0 / cutoff_hz[:, None, :])
     k = 3.9 * resonance[:, None, None]
-    r4 = (1.0 + x * x) ** 2
-    theta4 = 4.0 * torch.atan(x)
-    return torch.complex(1.0 + k, torch.zeros_like(k)) / torch.complex(
-        r4 * torch.cos(theta4) + k, r4 * torch.sin(theta4)
-    )
+    # (1 + jx)^4 + k = (x^4 - 6x^2 + 1 + k) + j 4x (1 - x^2)
+    u = x * x
+    real = torch.addcmul(1.0 + k, u, u - 6.0)
+    imag = 4.0 * x * (u - 1.0)
+    gain = (1.0 + k) / torch.addcmul(real * real, imag, imag)
+    return torch.complex(gain * real, gain * imag)
 
 
 def spectral_filter_decimate(
@@ -152,26 +230,63 @@ def spectral_filter_decimate(
 ) -> Tensor:
     """Filters frame-wise in the frequency domain, then decimates by ``factor``.
 
-    The signal is cut into Hann-windowed frames (hop ``n_fft / 4``), each frame's
-    spectrum is multiplied by the ladder response at that frame's cut-off, and
-    only the bins below the output Nyquist frequency are kept, so decimation is
-    an ideal brick-wall low-pass: what aliased above it is dropped.
+    The signal is cut into frames of ``n_fft`` samples overlapping by half, under a
+    sine (square-root Hann) window, each frame's spectrum is multiplied by the ladder
+    response at that frame's cut-off, and the frames are windowed again and added,
+    which rebuilds the signal exactly where the filter is flat. Only the bins below
+    the output Nyquist frequency are kept, so decimation is an ideal brick-wall
+    low-pass: what aliased above it is dropped.
 
     Arguments:
         audio: Oversampled audio ``[B, N * factor]``.
-        cutoff_hz: Cut-off per frame ``[B, frames]`` with ``frames = N * factor // hop + 1``.
+        cutoff_hz: Cut-off per frame ``[B, frames]`` with ``frames = N * factor // (n_fft // 2) + 2``.
         resonance: Resonance in [0, 1] ``[B]``.
         sample_rate: Sample rate of ``audio``.
         factor: Decimation factor (1 keeps the rate).
         n_fft: Frame size at the oversampled rate.
         num_samples: Output length ``N``.
     """
-    hop = n_fft // 4
-    window = torch.hann_window(n_fft, device=audio.device)
-    spectrum = torch.stft(audio, n_fft, hop, window=window, return_complex=True)
+    hop = n_fft // 2
+    audio = F.pad(audio, (hop, 2 * hop))  # silence before the note, and frames to cover the end twice
+    window = _sine_window(n_fft, audio.device)
+    spectrum = torch.stft(audio, n_fft, hop, window=window, center=False, return_complex=True)
     out_fft = n_fft // factor
     kept = out_fft // 2 + 1
     freq_hz = torch.arange(kept, device=audio.device) * (sample_rate / n_fft)
-    filtered = spectrum[:, :kept] * ladder_response(freq_hz, cutoff_hz, resonance) / factor
-    out_window = torch.hann_window(out_fft, device=audio.device)
-    return torch.istft(filtered, out_fft, hop // factor, window=out_window, length=num_samples)
+    filtered = spectrum[:, :kept] * ladder_response(freq_hz, cutoff_hz, resonance)
+    if factor > 1:
+        filtered = filtered / factor
+    return overlap_add(torch.fft.irfft(filtered, n=out_fft, dim=1), num_samples)
+
+
+def overlap_add(frames: Tensor, num_samples: int) -> Tensor:
+    """Inverse of a centred STFT with a sine window and hop ``n_fft / 2``, from time frames.
+
+    Arguments:
+        frames: Time-domain frames ``[B, n_fft, F]`` (the inverse FFT of each frame).
+        num_samples: Output length.
+
+    Samples after the centre of the last frame are rebuilt only if the STFT's input
+    was padded by ``n_fft / 2``.
+
+    Example:
+        >>> x = torch.randn(1, 4000)
+        >>> window = torch.hann_window(256).sqrt()
+        >>> spectrum = torch.stft(F.pad(x, (0, 128)), 256, 128, window=window, return_complex=True)
+        >>> y = overlap_add(torch.fft.irfft(spectrum, n=256, dim=1), 4000)
+        >>> bool(torch.allclose(x, y, atol=1e-5))
+        True
+    """
+    batch, n_fft, count = frames.shape
+    hop = n_fft // 2
+    pieces = (frames * _sine_window(n_fft, frames.device)[None, :, None]).transpose(1, 2)
+    out = torch.zeros(batch, count + 1, hop, device=frames.device, dtype=frames.dtype)
+    out[:, :count] = pieces[:, :, :hop]
+    out[:, 1:] += pieces[:, :, hop:]
+    return out.reshape(batch, -1)[:, hop : hop + num_samples]
+
+
+@lru_cache(maxsize=8)
+def _sine_window(n_fft: int, device: torch.device) -> Tensor:
+    """The periodic sine window, whose squares overlapping by half add up to one."""
+    return torch.hann_window(n_fft, device=device).sqrt()
