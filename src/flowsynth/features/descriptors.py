@@ -26,6 +26,7 @@ sound gives 0 for every descriptor but ``loudness_db`` (-120).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
@@ -67,7 +68,7 @@ DESCRIPTORS = (
     "percussiveness",
     "harmonicity",
 )
-_CHUNK = 32  # sounds per chunk in describe(), bounds memory for big batches
+_CHUNK = 8  # sounds per chunk in describe(): bounds memory, and small chunks stay in the CPU's caches
 
 
 def _magnitude(batch: Tensor) -> Tensor:
@@ -133,24 +134,30 @@ def _percussiveness(effective_duration_s: Tensor, envelope: Tensor) -> Tensor:
     return torch.where(envelope.amax(dim=-1) > 0, value, 0.0)
 
 
-def _autocorrelation(batch: Tensor) -> tuple[Tensor, Tensor]:
-    """Per-frame autocorrelation ``[B, lags, T]`` (Hann 2048 in 4096 zero-padded frames), divided by the window's.
+def _autocorrelation(batch: Tensor, max_lag: int) -> tuple[Tensor, Tensor]:
+    """Per-frame autocorrelation ``[B, max_lag + 1, T]`` (Hann 2048 in 4096 zero-padded frames), divided by the window's.
 
     Frames hop by ``HARMONICITY_HOP`` (a whole window): an average over the sound needs no overlap,
-    and this is the costliest descriptor.
+    and this is the costliest descriptor. Also returns each frame's energy (the lag-0 value).
     """
     spectrum = stft(batch, 2 * N_FFT, HARMONICITY_HOP, win_length=N_FFT)
-    lags = torch.fft.irfft(power_of(spectrum), n=2 * N_FFT, dim=-2)[:, :N_FFT]
-    window = torch.hann_window(N_FFT, periodic=True, dtype=batch.dtype, device=batch.device)
-    window_lags = torch.fft.irfft(torch.fft.rfft(window, n=2 * N_FFT).abs().square(), n=2 * N_FFT)[:N_FFT]
-    return lags / (window_lags / window_lags[0])[:, None], lags[:, 0]
+    lags = torch.fft.irfft(power_of(spectrum), n=2 * N_FFT, dim=-2)[:, : max_lag + 1]
+    return lags / _window_lags(max_lag, batch.dtype, batch.device)[:, None], lags[:, 0]
+
+
+@functools.lru_cache(maxsize=4)
+def _window_lags(max_lag: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """The analysis window's own autocorrelation, 1 at lag 0."""
+    window = torch.hann_window(N_FFT, periodic=True, dtype=dtype, device=device)
+    window_lags = torch.fft.irfft(torch.fft.rfft(window, n=2 * N_FFT).abs().square(), n=2 * N_FFT)[: max_lag + 1]
+    return window_lags / window_lags[0]
 
 
 def _harmonicity(batch: Tensor, sample_rate: int) -> Tensor:
-    lags, energy = _autocorrelation(batch)
+    low, high = (min(N_FFT - 1, round(period * sample_rate)) for period in PERIOD_RANGE_S)
+    lags, energy = _autocorrelation(batch, high)
     normalized = lags / lags[:, :1].clamp_min(1e-30)
     past_first_zero = torch.cumsum(normalized <= 0, dim=-2) > 0
-    low, high = (min(N_FFT - 1, round(period * sample_rate)) for period in PERIOD_RANGE_S)
     candidates = torch.where(past_first_zero, normalized, 0.0)[:, low : high + 1]
     return _weighted_mean(candidates.amax(dim=-2).clamp(0.0, 1.0), energy)
 
