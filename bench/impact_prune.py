@@ -1,10 +1,11 @@
 """Structured pruning with rewinding (lottery ticket) of the impact generator: size, speed and quality per level.
 
-For each level (hidden units : harmonics [: noise bands]), channels are chosen by importance in the previous level's
-trained generator, the kept channels' weights are taken from the rewind checkpoint (an early step of the
-dense run), and the small generator is retrained. Measured on the test split, in the same run as the dense
-generator: parameters, file size, time to generate 1 s on one thread (all generators timed round-robin in
-one loop, so that the machine's load changes hit them alike; and the speed-up), and the protocol's
+For each level (hidden units : harmonics [: noise bands [: impulse-response taps [: noise overlap]]]),
+channels are chosen by importance in the previous level's trained generator, the kept channels' weights are
+taken from the rewind checkpoint (an early step of the dense run), and the small generator is retrained.
+Measured on the test split, in the same run as the dense generator: parameters, file size, time to generate
+1 s on one thread (all generators timed round-robin in one loop over the first 8 test clips' curves, so that
+load changes and voiced or noisy clips hit them alike; medians; and the speed-up), and the protocol's
 MR-STFT and LSD between real clips and the generated ones. "pruned, no retraining" shows the same channels
 cut out of the trained dense generator without rewinding or retraining.
 
@@ -38,14 +39,15 @@ def quality(model, test) -> dict:
 
 
 def interleaved_speed(models: list, curves: np.ndarray, repeats: int) -> list[float]:
-    """Median seconds to generate ``curves`` per model, timed round-robin so that load changes hit all alike."""
+    """Median seconds per model to generate one of ``curves`` [C, 7, T] (clip ``i % C`` at repeat ``i``),
+    timed round-robin so that load changes hit all alike."""
     times: list[list[float]] = [[] for _ in models]
     for model in models:
-        generate(model, curves)
+        generate(model, curves[0])
     for i in range(repeats):
         for k, model in enumerate(models):
             started = time.perf_counter()
-            generate(model, curves, seed=i)
+            generate(model, curves[i % len(curves)], seed=i)
             times[k].append(time.perf_counter() - started)
     return [statistics.median(t) for t in times]
 
@@ -78,10 +80,11 @@ def main() -> None:
     parser.add_argument("--dense", type=Path, default=Path("runs/impact_voiced/best.pt"))
     parser.add_argument("--rewind", type=Path, default=Path("runs/impact_voiced/rewind.pt"))
     parser.add_argument("--data", type=Path, default=Path("data/impacts.h5"))
-    parser.add_argument("--levels", default="128:32:129,88:24:65,48:16:33", help="hidden:harmonics[:bands] per level")
-    parser.add_argument("--steps", type=int, default=300, help="retraining steps per level")
-    parser.add_argument("--minutes", type=float, default=6.0, help="retraining time limit per level")
-    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--levels", default="128:32:129,88:24:65,88:24:65:0:2,48:16:33:0:2",
+                        help="hidden:harmonics[:bands[:ir_taps[:noise_overlap]]] per level")  # fmt: skip
+    parser.add_argument("--steps", type=int, default=800, help="retraining steps per level")
+    parser.add_argument("--minutes", type=float, default=8.0, help="retraining time limit per level")
+    parser.add_argument("--repeats", type=int, default=40)
     parser.add_argument("--runs", type=Path, default=Path("runs/impact_prune"))
     parser.add_argument("--out", type=Path, default=Path("bench/reports"))
     parser.add_argument("--reuse", action="store_true", help="keep levels already retrained in --runs")
@@ -91,17 +94,20 @@ def main() -> None:
     dense, _ = load_generator(args.dense)
     rewind, _ = load_generator(args.rewind)
     test = load_dataset(args.data).subset("test")
-    curves = test.curves[0]
+    curves = test.curves[:8]
     rows, models = [row("dense", dense, test)], [dense]
     trained, channels = dense, all_channels(dense)
     for level in args.levels.split(","):
-        hidden, harmonics, *bands = (int(v) for v in level.split(":"))
-        channels = compose(channels, select_channels(trained, hidden, harmonics, *bands))
-        plain = cut(dense, channels)
+        hidden, harmonics, *rest = (int(v) for v in level.split(":"))
+        channels = compose(channels, select_channels(trained, hidden, harmonics, *rest[:2]))
+        overlap = rest[2] if len(rest) > 2 else None
+        plain = cut(dense, channels, overlap)
         rows.append(row(f"{level} pruned, no retraining", plain, test))
         folder = args.runs / level.replace(":", "_") / ""
         if not (args.reuse and (folder / "best.pt").is_file()):
-            init = save_checkpoint(folder / "rewound.pt", cut(rewind, channels), {"channels_from": str(args.rewind)})
+            init = save_checkpoint(
+                folder / "rewound.pt", cut(rewind, channels, overlap), {"channels_from": str(args.rewind)}
+            )
             config = TrainConfig(steps=args.steps, minutes=args.minutes, learning_rate=5e-4, valid_every=50,
                                  rewind_step=10**9)  # fmt: skip
             train(args.data, folder, config, init=init, log=lambda line: print(line, flush=True))

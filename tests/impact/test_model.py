@@ -82,3 +82,22 @@ def test_kept_impulse_response_spectrum_follows_weight_changes(model: ImpactGene
     assert not torch.allclose(first, second)
     expected = audio + F.conv1d(F.pad(audio[None], (127, 0)), model.ir.flip(0)[None, None] + 0.01)[0]
     assert torch.allclose(second, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("overlap", [4, 2])
+def test_noise_inverse_stft_matches_torch(overlap: int) -> None:
+    model = ImpactGenerator(hidden_size=16, num_harmonics=4, noise_fft=64, ir_length=0, noise_overlap=overlap)
+    hop = 64 // overlap
+    spectrum = torch.randn(2, 33, 40, dtype=torch.complex64, generator=torch.Generator().manual_seed(3))
+    for length in (39 * hop, 39 * hop - 5):
+        expected = torch.istft(spectrum, 64, hop, window=model.window, center=True, length=length)
+        assert torch.allclose(model._istft(spectrum, length), expected, atol=1e-5)
+
+
+def test_half_overlap_noise_is_stationary() -> None:
+    model = ImpactGenerator(hidden_size=16, num_harmonics=4, noise_fft=64, ir_length=0, noise_overlap=2)
+    noise = model.noise(torch.ones(64, 33, 50), 49 * 32, seed=0)  # flat magnitude, 64 draws
+    power = (noise[:, 64:-64] ** 2).mean(dim=0).reshape(-1, 32).mean(dim=0)  # power along the hop
+    assert float(power.max() / power.min()) < 1.3  # a Hann window at 50 % would swing by 2x
+    with pytest.raises(ValueError, match="noise_overlap must be 2 or 4"):
+        ImpactGenerator(noise_overlap=3)

@@ -41,6 +41,19 @@ def test_pruned_generator_is_smaller_and_runs(model: ImpactGenerator, curves: to
     assert audio.shape == model(curves, seed=0).shape and torch.isfinite(audio).all()
 
 
+def test_the_synthesis_shrinks_with_the_network(model: ImpactGenerator, curves: torch.Tensor) -> None:
+    small = cut(model, select_channels(model, 8, 4, noise_bands=33, ir_length=0), noise_overlap=2)
+    assert small.ir is None and small.kwargs["ir_length"] == 0 and small.kwargs["noise_overlap"] == 2
+    assert "ir" not in small.state_dict()
+    squares = small.window**2  # halves of the squared window add up to 1: constant overlap-add at hop n_fft / 2
+    assert torch.allclose(squares[:256] + squares[256:], torch.ones(256), atol=1e-6)
+    with torch.no_grad():
+        audio = small(curves, seed=0)
+    assert audio.shape == model(curves, seed=0).shape and torch.isfinite(audio).all() and audio.abs().max() > 0
+    shorter = cut(model, select_channels(model, 32, 12, ir_length=64))
+    assert shorter.ir is not None and model.ir is not None and torch.equal(shorter.ir, model.ir[:64])
+
+
 def test_unimportant_channels_go_first(model: ImpactGenerator) -> None:
     weak = ImpactGenerator(**model.kwargs)
     weak.load_state_dict(model.state_dict())
@@ -71,9 +84,13 @@ def test_composed_channels_index_the_original(model: ImpactGenerator, curves: to
 
 def test_bad_selections_are_refused(model: ImpactGenerator) -> None:
     with pytest.raises(ValueError, match="only the first harmonics"):
-        cut(model, Channels(np.arange(4), np.arange(4), np.arange(4), np.array([1, 2]), np.arange(257)))
+        cut(model, Channels(*(np.arange(4),) * 3, np.array([1, 2]), np.arange(257), np.arange(256)))
     with pytest.raises(ValueError, match="only evenly spaced noise bands"):
-        cut(model, Channels(np.arange(4), np.arange(4), np.arange(4), np.arange(2), np.array([0, 1, 256])))
+        cut(model, Channels(*(np.arange(4),) * 3, np.arange(2), np.array([0, 1, 256]), np.arange(256)))
+    with pytest.raises(ValueError, match="only the first impulse-response taps"):
+        cut(model, Channels(*(np.arange(4),) * 3, np.arange(2), np.arange(257), np.arange(1, 256)))
+    with pytest.raises(ValueError, match="ir_length must be within the generator's 256 taps"):
+        select_channels(model, 8, 4, ir_length=300)
     with pytest.raises(ValueError, match=r"noise bands must be n \+ 1 where n divides 256"):
         select_channels(model, 8, 4, noise_bands=100)
     with pytest.raises(ValueError, match="pruned sizes must be within"):

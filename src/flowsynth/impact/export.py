@@ -99,8 +99,11 @@ class OnnxGenerator:
             raise CheckpointError(f"{self.path} is not an exported impact generator ({error})") from error
         self.sample_rate, self.hop_length = int(self.kwargs["sample_rate"]), int(self.kwargs["hop_length"])
         self.noise_fft = int(self.kwargs["noise_fft"])
+        overlap = int(self.kwargs.get("noise_overlap", 4))
+        self.noise_hop = self.noise_fft // overlap
         self.harmonic_numbers = np.arange(1, int(self.kwargs["num_harmonics"]) + 1, dtype=np.float32)
-        self._window = (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(self.noise_fft) / self.noise_fft)).astype(np.float32)
+        hann = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(self.noise_fft) / self.noise_fft)
+        self._window = (hann if overlap == 4 else np.sqrt(hann)).astype(np.float32)
 
     def __getstate__(self) -> dict[str, Any]:
         return {"path": str(self.path), "threads": self.threads}
@@ -145,10 +148,11 @@ class OnnxGenerator:
         return audio.reshape(audio.shape[0], -1)[:, :num_samples]
 
     def _noise(self, magnitude: np.ndarray, num_samples: int, seed: int) -> np.ndarray:
-        hop = self.noise_fft // 4
+        hop = self.noise_hop
         frames = num_samples // hop + 1
         factor = self.hop_length // hop
-        magnitude = _upsample(magnitude, (magnitude.shape[-1] - 1) * factor + 1, factor)
+        if factor > 1:
+            magnitude = _upsample(magnitude, (magnitude.shape[-1] - 1) * factor + 1, factor)
         magnitude = np.pad(magnitude, ((0, 0), (0, 0), (0, max(0, frames - magnitude.shape[-1]))), mode="edge")
         gaussian = noise_frames((magnitude.shape[0], magnitude.shape[1], frames, 2), seed)
         spectrum = (gaussian[..., 0] + 1j * gaussian[..., 1]) * (magnitude[..., :frames] * math.sqrt(self.noise_fft))
@@ -179,17 +183,22 @@ def _upsample(frames: np.ndarray, num_samples: int, hop: int) -> np.ndarray:
 def _istft(spectrum: np.ndarray, n_fft: int, hop: int, window: np.ndarray, length: int) -> np.ndarray:
     """NumPy twin of ``torch.istft(center=True)``: windowed overlap-add divided by the window-square envelope."""
     frames = np.fft.irfft(spectrum, n_fft, axis=1).transpose(0, 2, 1) * window  # [B, frames, n_fft]
-    count = frames.shape[1]
-    total = n_fft + hop * (count - 1)
-    out = np.zeros((frames.shape[0], total), np.float64)
-    envelope = np.zeros(total, np.float64)
-    for f in range(count):
-        out[:, f * hop : f * hop + n_fft] += frames[:, f]
-        envelope[f * hop : f * hop + n_fft] += window**2
+    out = _overlap_add(frames, hop)
+    envelope = _overlap_add(np.broadcast_to(window**2, (1, frames.shape[1], n_fft)), hop)[0]
     start = n_fft // 2
-    out, envelope = out[:, start : start + length], envelope[start : start + length]
-    out = out / np.where(envelope > 1e-11, envelope, 1.0)
+    out = out[:, start : start + length] / envelope[start : start + length]
     return np.pad(out, ((0, 0), (0, max(0, length - out.shape[1])))).astype(np.float32)
+
+
+def _overlap_add(frames: np.ndarray, hop: int) -> np.ndarray:
+    """NumPy twin of the generator's overlap-add of frames [B, F, n_fft] placed ``hop`` apart."""
+    count, n_fft = frames.shape[-2:]
+    overlap = n_fft // hop
+    pieces = frames.reshape(frames.shape[0], count, overlap, hop)
+    out = np.zeros((frames.shape[0], count + overlap - 1, hop), np.float64)
+    for k in range(overlap):
+        out[:, k : k + count] += pieces[:, :, k]
+    return out.reshape(frames.shape[0], -1)
 
 
 def onnx_size_bytes(path: str | Path) -> int:

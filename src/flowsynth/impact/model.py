@@ -136,6 +136,21 @@ def band_matrix(num_bands: int, num_bins: int) -> Tensor:
     return matrix.float()
 
 
+def _overlap_add(frames: Tensor, hop: int) -> Tensor:
+    """Sum of frames [B, F, n_fft] placed ``hop`` apart (``n_fft`` a multiple of ``hop``): [B, n_fft + (F - 1) hop].
+
+    >>> _overlap_add(torch.ones(1, 3, 4), 2).tolist()
+    [[1.0, 1.0, 2.0, 2.0, 2.0, 2.0, 1.0, 1.0]]
+    """
+    count, n_fft = frames.shape[-2:]
+    overlap = n_fft // hop
+    pieces = frames.reshape(frames.shape[0], count, overlap, hop)
+    out = frames.new_zeros(frames.shape[0], count + overlap - 1, hop)
+    for k in range(overlap):
+        out[:, k : k + count] += pieces[:, :, k]
+    return out.flatten(1)
+
+
 class ImpactGenerator(nn.Module):
     """Impact generator: descriptor-conditioned harmonic-plus-noise decoder (a DDSP-style Neurorack).
 
@@ -144,11 +159,14 @@ class ImpactGenerator(nn.Module):
         hop_length: Samples between descriptor frames (the curves' frame grid).
         hidden_size: Width of the convolution, GRU and MLP.
         num_harmonics: Partials of the harmonic bank.
-        noise_fft: FFT size of the filtered-noise branch (its hop is a quarter of it).
+        noise_fft: FFT size of the filtered-noise branch.
         ir_length: Samples of the learned impulse response (0: none).
         noise_floor: Share of the noise branch kept in fully periodic frames (see the voicing note below).
         noise_bands: Noise magnitudes the network outputs, evenly spaced in frequency and interpolated
             linearly to the ``noise_fft // 2 + 1`` bins (:func:`band_matrix`); None: one per bin.
+        noise_overlap: Noise frames over each sample: 4 (hop ``noise_fft // 4``, Hann window) or 2 (hop
+            ``noise_fft // 2``, the square root of a Hann window, whose square overlap-adds to a constant,
+            so the noise stays stationary): half the random draws and inverse FFTs.
 
     Voicing, as in neural source-filter models' voiced/unvoiced source switch: the harmonic amplitude is
     multiplied by :func:`voicing_of` tone-likeness and the noise by ``noise_floor + (1 - noise_floor)
@@ -177,10 +195,16 @@ class ImpactGenerator(nn.Module):
         ir_length: int = 4096,
         noise_floor: float = 0.05,
         noise_bands: int | None = None,
+        noise_overlap: int = 4,
     ) -> None:
         super().__init__()
-        if noise_fft % 4 or hop_length % (noise_fft // 4):
-            raise ValueError(f"noise_fft must be a multiple of 4 whose quarter divides hop_length, got {noise_fft}")
+        if noise_overlap not in (2, 4):
+            raise ValueError(f"noise_overlap must be 2 or 4 (noise frames over each sample), got {noise_overlap}")
+        if noise_fft % noise_overlap or hop_length % (noise_fft // noise_overlap):
+            raise ValueError(
+                f"noise_fft must be a multiple of {noise_overlap} whose 1/{noise_overlap} divides hop_length, "
+                f"got {noise_fft}"
+            )
         self.kwargs: dict[str, Any] = dict(
             sample_rate=sample_rate,
             hop_length=hop_length,
@@ -196,6 +220,9 @@ class ImpactGenerator(nn.Module):
             self.register_buffer("bands_to_bins", band_matrix(noise_bands, num_bins), persistent=False)
         else:
             self.bands_to_bins = None
+        if noise_overlap != 4:
+            self.kwargs["noise_overlap"] = noise_overlap
+        self.noise_hop = noise_fft // noise_overlap
         self.noise_floor = noise_floor
         self.sample_rate, self.hop_length = sample_rate, hop_length
         self.num_harmonics, self.noise_fft = num_harmonics, noise_fft
@@ -206,12 +233,14 @@ class ImpactGenerator(nn.Module):
         self.amplitude_head = nn.Linear(hidden_size, 1 + num_harmonics)
         self.noise_head = nn.Linear(hidden_size, noise_bands or num_bins)
         self.ir = nn.Parameter(torch.zeros(ir_length)) if ir_length else None
-        self.register_buffer("window", torch.hann_window(noise_fft), persistent=False)
+        window = torch.hann_window(noise_fft, dtype=torch.float64)
+        self.register_buffer("window", (window if noise_overlap == 4 else window.sqrt()).float(), persistent=False)
         self.register_buffer(
             "harmonic_numbers", torch.arange(1, num_harmonics + 1, dtype=torch.float32), persistent=False
         )
         self._ir_spectrum: tuple[tuple[int, int, int], Tensor] | None = None
         self._workspace = torch.empty(0)
+        self._envelope = torch.empty(0)
         with torch.no_grad():
             self.noise_head.bias.fill_(-5.0)
             self.amplitude_head.bias[0] = -3.0
@@ -286,15 +315,31 @@ class ImpactGenerator(nn.Module):
 
     def noise(self, magnitude: Tensor, num_samples: int, seed: int) -> Tensor:
         """Filtered noise: complex Gaussian STFT frames shaped by ``magnitude`` [B, bins, T], inverse STFT."""
-        hop = self.noise_fft // 4
+        hop = self.noise_hop
         num_frames = num_samples // hop + 1
         factor = self.hop_length // hop
-        magnitude = upsample(magnitude, (magnitude.shape[-1] - 1) * factor + 1, factor)
+        if factor > 1:
+            magnitude = upsample(magnitude, (magnitude.shape[-1] - 1) * factor + 1, factor)
         magnitude = F.pad(magnitude, (0, max(0, num_frames - magnitude.shape[-1])), mode="replicate")[..., :num_frames]
         shape = (magnitude.shape[0], magnitude.shape[1], num_frames, 2)
         gaussian = torch.from_numpy(noise_frames(shape, seed)).to(magnitude.device)
         spectrum = torch.view_as_complex(gaussian) * (magnitude * math.sqrt(self.noise_fft))
-        return torch.istft(spectrum, self.noise_fft, hop, window=self.window, center=True, length=num_samples)
+        return self._istft(spectrum, num_samples)
+
+    def _istft(self, spectrum: Tensor, num_samples: int) -> Tensor:
+        """``torch.istft(center=True)`` of [B, bins, frames]: inverse FFTs, windowed overlap-add by reshaping.
+
+        The overlap-add of the squared window (the divisor) depends only on the frame count and is kept.
+        """
+        n_fft, hop = self.noise_fft, self.noise_hop
+        frames = torch.fft.irfft(spectrum.transpose(1, 2), n_fft) * self.window  # [B, frames, n_fft]
+        added = _overlap_add(frames, hop)
+        if self._envelope.shape[-1] != added.shape[-1] or self._envelope.device != added.device:
+            squares = (self.window**2).expand(1, frames.shape[1], n_fft)
+            self._envelope = _overlap_add(squares, hop)[0]
+        start = n_fft // 2
+        audio = added[:, start : start + num_samples] / self._envelope[start : start + num_samples]
+        return F.pad(audio, (0, num_samples - audio.shape[-1]))
 
     def reverb(self, audio: Tensor) -> Tensor:
         """Dry signal plus its convolution with the learned impulse response (same length)."""
