@@ -21,6 +21,7 @@ from flowsynth.synth.amsynth import (
     preset_vector,
 )
 from flowsynth.synth.plugin import PluginSynth
+from flowsynth.synth.worker import WorkerPool
 
 pytestmark = pytest.mark.skipif(
     not (AMSYNTH_PATH.exists() and AMSYNTH_BANKS.exists()),
@@ -152,3 +153,26 @@ def test_describe_rebuilds_amsynth(synth: AmsynthSynth) -> None:
     assert d["kind"] == "plugin" and d["variant"] == "amsynth"
     rebuilt = PluginSynth.from_description(d)
     assert isinstance(rebuilt, AmsynthSynth) and rebuilt.params == synth.params
+
+
+#: A random patch of a dataset whose filter blows up to NaN (raw values; the rest at defaults).
+UNSTABLE = {
+    "amp_attack": 0.2755, "amp_decay": 0.1569, "amp_sustain": 0.0307, "amp_release": 0.4351,
+    "osc1_waveform": 0.2379, "filter_attack": 0.0918, "filter_decay": 0.0186, "filter_sustain": 0.009,
+    "filter_release": 0.4755, "filter_resonance": 0.9997, "filter_env_amount": 0.4432, "lfo_freq": 0.9312,
+    "lfo_waveform": 0.1628, "filter_mod_amount": 0.9583,
+}  # fmt: skip
+
+
+def test_a_sound_that_blows_up_does_not_spoil_the_next() -> None:
+    with WorkerPool(1) as pool:
+        synth = AmsynthSynth(pool=pool)
+        names = [p.name for p in synth.params]
+        default = synth.space.from_units({})
+        unstable = default.clone()
+        for name, raw in UNSTABLE.items():
+            unstable[names.index(name)] = raw
+        audio = synth.render(torch.stack([default, unstable, default]), on_error="nan", **SHORT)
+    assert not torch.isfinite(audio[1]).all()
+    assert torch.isfinite(audio[2]).all() and audio[2].abs().max() > 1e-2
+    assert torch.allclose(audio[0], audio[2], atol=1e-4)

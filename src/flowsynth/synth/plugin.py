@@ -45,6 +45,8 @@ __all__ = ["PluginSynth", "PluginEngine", "midi_file", "PLUGIN_SUFFIXES"]
 PLUGIN_SUFFIXES = (".so", ".vst3")
 Reset = Literal["preroll", "reload"]
 _MAX_STEPS = 64
+#: A plugin sound whose peak reaches this (+40 dBFS) has blown up.
+BLOWN_UP_PEAK = 100.0
 _STATE_FORMAT = "flowsynth.plugin-state/1"
 
 
@@ -139,7 +141,16 @@ class PluginEngine:
         if self.reset == "reload":
             self.processor = self._load()
         self._set(values)
-        return self._play(config, [])
+        audio = self._play(config, [])
+        if self.reset == "preroll" and not _healthy(audio):
+            # a NaN or a blown-up filter stays in the instance and would spoil every later sound:
+            # play this one again on a fresh instance, and leave a fresh one for the next
+            self.processor = self._load()
+            self._set(values)
+            audio = self._play(config, [])
+            if not _healthy(audio):
+                self.processor = self._load()
+        return audio
 
     def render_program(self, bank: int, program: int, config: dict) -> np.ndarray:
         """Plays one note with the plugin's own program, chosen by MIDI bank select and program change."""
@@ -155,6 +166,11 @@ class PluginEngine:
         self.processor.load_midi(str(path), clear_previous=True, all_events=True)
         self.engine.render(0.05)
         return [self.processor.get_parameter_text(i) for i in range(self.processor.get_plugin_parameter_size())]
+
+
+def _healthy(audio: np.ndarray) -> bool:
+    """No NaN or infinity, and no blow-up (a peak of 100, +40 dBFS)."""
+    return bool(np.isfinite(audio).all() and np.abs(audio).max(initial=0.0) < BLOWN_UP_PEAK)
 
 
 class PluginSynth(PooledSynth):
