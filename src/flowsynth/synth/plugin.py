@@ -104,8 +104,11 @@ class PluginEngine:
         return processor
 
     def describe(self) -> list[dict]:
-        """Every parameter: index, name, label, discreteness, value strings, current raw value and text."""
-        p = self.processor
+        """Every parameter: index, name, label, discreteness, value strings, default raw value and text.
+
+        Read from a fresh instance: one that has played sounds holds their values, not the defaults.
+        """
+        self.processor = p = self._load()
         out = []
         for d, (_, value) in zip(p.get_parameters_description(), p.get_patch(), strict=True):
             keys = ("index", "name", "label", "isDiscrete", "isBoolean", "numSteps", "valueStrings")
