@@ -2,13 +2,14 @@
 
 1. Real-time factor of generation (compute time / audio duration, 1 s impacts, one thread), torch and
    ONNX, for every generator given (the first is the baseline the others are compared with).
-2. A simulated performance on a real JACK server (dummy driver, started here): random gates (Poisson)
-   and CV moves (random walk) for ``--minutes``; counts the stream's underflows, callbacks whose own CPU
-   time exceeded a block, and measures trigger-to-sound latency (wait for the next callback + the
-   stream's output latency). The machine's load average is recorded, since a busy machine can starve
-   the JACK server itself.
+2. A simulated performance on a real JACK server (dummy driver, started here with ``--period`` frames per
+   period, which is also the audio block, and real-time scheduling unless ``--no-jack-realtime``): random
+   gates (Poisson) and CV moves (random walk) for ``--minutes``; counts the stream's underflows, the
+   server's own xrun reports (its log), callbacks whose own CPU time exceeded a block, and measures
+   trigger-to-sound latency (wait for the next callback + the stream's output latency). The machine's
+   load average is recorded, since a busy machine can starve the JACK server itself.
 
-    python bench/impact_realtime.py --minutes 10 [--checkpoint pruned.pt --label pruned ...]
+    python bench/impact_realtime.py --minutes 10 --period 128 [--checkpoint pruned.pt --label pruned ...]
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from flowsynth.impact.generate import default_generator, generate, reference_cur
 from flowsynth.impact.instrument import ImpactInstrument
 from flowsynth.impact.train import load_generator
 
-RATE, BLOCK = 22050, 256
+RATE = 22050
 
 
 def real_time_factor(model, repeats: int) -> dict:
@@ -46,16 +47,27 @@ def real_time_factor(model, repeats: int) -> dict:
     return {"median_s": statistics.median(times), "rtf": statistics.median(times) / seconds, "repeats": repeats}
 
 
-def start_jack() -> tuple[subprocess.Popen, str]:
+def start_jack(period: int, realtime: bool, log: Path) -> subprocess.Popen:
+    """A JACK server on the dummy driver; with ``realtime`` its threads (and its clients' process threads,
+    where the audio callback runs) are scheduled SCHED_FIFO, as JACK is meant to run."""
     jackd = shutil.which("jackd")
     if jackd is None:
         raise SystemExit("jackd is not installed (Debian package jackd2)")
     name = f"flowsynth-bench-{os.getpid()}"
-    server = subprocess.Popen([jackd, "--no-realtime", "-n", name, "-d", "dummy", "-r", str(RATE), "-p", str(BLOCK)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    scheduling = ["-R", "-P", "70"] if realtime else ["--no-realtime"]
+    command = [jackd, *scheduling, "-n", name, "-d", "dummy", "-r", str(RATE), "-p", str(period)]
+    with log.open("w") as sink:
+        server = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
     os.environ.update(JACK_DEFAULT_SERVER=name, JACK_NO_START_SERVER="1")
     time.sleep(1.0)
-    return server, name
+    if server.poll() is not None:
+        raise SystemExit(f"jackd did not start ({' '.join(command)}): {log.read_text()[-500:]}")
+    return server
+
+
+def server_xruns(log: Path) -> list[str]:
+    """The JACK server's log lines that report an xrun, so far."""
+    return [line for line in log.read_text(errors="replace").splitlines() if "xrun" in line.lower()]
 
 
 def jack_device() -> int:
@@ -80,13 +92,13 @@ class Prerendered:
         return self.sounds[gate]
 
 
-def performance(model, minutes: float, seed: int, render_in: str, baseline: bool = False) -> dict:
+def performance(model, minutes: float, seed: int, render_in: str, block: int, baseline: bool = False) -> dict:
     from flowsynth.impact.realtime import Player
 
     instrument = ImpactInstrument(model, reference_curves("tom"), reference_curves("crash"))
     if baseline:
         instrument = Prerendered(instrument)  # type: ignore[assignment]
-    player = Player(instrument, EngineConfig(RATE, BLOCK, instrument.num_samples), jack_device(), render_in=render_in)
+    player = Player(instrument, EngineConfig(RATE, block, instrument.num_samples), jack_device(), render_in=render_in)
     rng = np.random.default_rng(seed)
     load = []
     moves = 0
@@ -111,11 +123,13 @@ def performance(model, minutes: float, seed: int, render_in: str, baseline: bool
         "render_in": render_in,
         "blocks": s.blocks,
         "underruns": s.underruns,
+        "underrun_at_s": [round(b * block / RATE, 2) for b in s.underrun_blocks],
         "late_callbacks_wall": s.late_callbacks,
         "max_callback_ms": s.max_callback_s * 1000.0,
         "max_callback_cpu_ms": s.max_callback_cpu_s * 1000.0,
         "over_budget_callbacks": s.over_budget_callbacks,
-        "block_ms": BLOCK / RATE * 1000.0,
+        "block": block,
+        "block_ms": block / RATE * 1000.0,
         "triggers": s.triggers,
         "cv_moves": moves,
         "renders": s.renders,
@@ -137,6 +151,8 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0, help="length of each simulated performance")
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--render-in", default="process", choices=("process", "thread"))
+    parser.add_argument("--period", type=int, default=128, help="JACK period = audio block, in frames")
+    parser.add_argument("--no-jack-realtime", action="store_true", help="run jackd without real-time scheduling")
     parser.add_argument("--skip-performance", action="store_true")
     parser.add_argument(
         "--baseline-minutes",
@@ -154,7 +170,10 @@ def main() -> None:
         models[args.label[i] if i < len(args.label) else path.stem] = load_generator(path)[0]
     from flowsynth.impact.export import OnnxGenerator, export_onnx
 
-    report: dict = {"conditions": f"{RATE} Hz, block {BLOCK}, 1 s impacts, torch threads 1, onnxruntime threads 1",
+    realtime = not args.no_jack_realtime
+    report: dict = {"conditions": f"{RATE} Hz, 1 s impacts, torch threads 1, onnxruntime threads 1; JACK dummy "
+                    f"driver, period {args.period} frames ({1000 * args.period / RATE:.1f} ms) = audio block, "
+                    f"{'real-time (SCHED_FIFO 70)' if realtime else 'no real-time'} scheduling",
                     "cpu_count": os.cpu_count(), "speed": {}, "performance": {}}  # fmt: skip
     if args.merge and (args.out / "impact_realtime.json").is_file():
         report = json.loads((args.out / "impact_realtime.json").read_text())
@@ -168,25 +187,33 @@ def main() -> None:
                 "load_average": os.getloadavg()[0],
             }
             print(label, json.dumps(report["speed"][label]))
-    base = report["speed"]["shipped"]["torch"]["median_s"]
-    for entry in report["speed"].values():
-        entry["speedup_vs_shipped"] = base / entry["torch"]["median_s"]
+    if "shipped" in report["speed"]:
+        base = report["speed"]["shipped"]["torch"]["median_s"]
+        for entry in report["speed"].values():
+            entry["speedup_vs_shipped"] = base / entry["torch"]["median_s"]
     runs = [] if args.skip_performance else [(label, model, False) for label, model in models.items()]
     if args.baseline_minutes > 0:
         runs.append(("baseline: no model renders", models["shipped"], True))
     if runs:
-        server, _ = start_jack()
+        log = Path(tempfile.mkstemp(prefix="jackd-", suffix=".log")[1])
+        server = start_jack(args.period, realtime, log)
         try:
             for label, model, baseline in runs:
                 minutes = args.baseline_minutes if baseline else args.minutes
-                report["performance"][label] = performance(model, minutes, 0, args.render_in, baseline)
-                print(label, json.dumps(report["performance"][label]))
+                before = len(server_xruns(log))
+                entry = performance(model, minutes, 0, args.render_in, args.period, baseline)
+                lines = server_xruns(log)[before:]
+                entry.update(server_xruns=len(lines), server_xrun_lines=lines[:10], jack_realtime=realtime)
+                key = label if realtime else f"{label}, jackd --no-realtime"
+                report["performance"][key] = entry
+                print(key, json.dumps(entry))
         finally:
             import sounddevice
 
             sounddevice._terminate()
             server.terminate()
             server.wait(timeout=10)
+            log.unlink(missing_ok=True)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "impact_realtime.json").write_text(json.dumps(report, indent=1))
     (args.out / "impact_realtime.md").write_text(markdown(report))
@@ -201,14 +228,17 @@ def markdown(report: dict) -> str:
         lines.append(f"| {label} | {s['parameters']} | {s['torch']['median_s'] * 1000:.1f} | {s['torch']['rtf']:.3f} | "
                      f"{s['onnx']['rtf']:.3f} | {s['speedup_vs_shipped']:.2f}x | {s['load_average']:.1f} |")  # fmt: skip
     if report["performance"]:
-        lines += ["\n| generator | minutes | blocks | underruns | callbacks > block (CPU) | max callback CPU ms | "
-                  "triggers | renders | latency median / p99 / max ms | load avg |", "|---" * 10 + "|"]  # fmt: skip
+        lines += ["\n| generator | block | JACK real-time | minutes | blocks | underruns | server xruns | callbacks > block (CPU) | "
+                  "max callback CPU ms | triggers | renders | latency median / p99 / max ms | load avg |",
+                  "|---" * 13 + "|"]  # fmt: skip
         for label, p in report["performance"].items():
             over = p["over_budget_callbacks"]
             lat = p["latency_ms"]
-            lines.append(f"| {label} | {p['minutes']} | {p['blocks']} | {p['underruns']} | {over} | "
-                         f"{p['max_callback_cpu_ms']:.2f} | {p['triggers']} | {p['renders']} | "
-                         f"{lat['median']:.1f} / {lat['p99']:.1f} / {lat['max']:.1f} | {p['load_average_mean']:.1f} |")  # fmt: skip
+            rt = {True: "yes", False: "no"}.get(p.get("jack_realtime"), "-")
+            lines.append(f"| {label} | {p.get('block', 256)} | {rt} | {p['minutes']} | {p['blocks']} | {p['underruns']} | "
+                         f"{p.get('server_xruns', '-')} | {over} | {p['max_callback_cpu_ms']:.2f} | {p['triggers']} | "
+                         f"{p['renders']} | {lat['median']:.1f} / {lat['p99']:.1f} / {lat['max']:.1f} | "
+                         f"{p['load_average_mean']:.1f} |")  # fmt: skip
     return "\n".join(lines) + "\n"
 
 

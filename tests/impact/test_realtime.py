@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 
@@ -16,7 +17,7 @@ import pytest
 from flowsynth.impact.engine import EngineConfig, ImpactEngine
 from flowsynth.impact.generate import default_generator, reference_curves
 from flowsynth.impact.instrument import ImpactInstrument
-from flowsynth.impact.realtime import CvInput, MidiMap, Player, osc_dispatcher
+from flowsynth.impact.realtime import SWITCH_INTERVAL_S, CvInput, MidiMap, Player, osc_dispatcher
 
 RATE, BLOCK = 22050, 256
 
@@ -79,7 +80,9 @@ def test_play_on_jack_with_osc_controls(jack_device: int, instrument: ImpactInst
     player = Player(instrument, EngineConfig(RATE, BLOCK, instrument.num_samples), jack_device, record_s=3.0)
     engine = player.engine
     port = _free_port()
+    switch_interval = sys.getswitchinterval()
     with player:
+        assert sys.getswitchinterval() == SWITCH_INTERVAL_S  # control threads hand the lock over sooner
         server = ThreadingOSCUDPServer(("127.0.0.1", port), osc_dispatcher(engine, player.wake))
         import threading
 
@@ -95,6 +98,7 @@ def test_play_on_jack_with_osc_controls(jack_device: int, instrument: ImpactInst
         time.sleep(1.0)
         server.shutdown()
         server.server_close()
+    assert sys.getswitchinterval() == switch_interval
     stats = player.stats
     period = BLOCK / RATE
     assert stats.blocks > 0.5 * 2.0 / period, "the JACK callback did not run at the audio rate"

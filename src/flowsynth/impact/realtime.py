@@ -6,13 +6,20 @@
 * CV input (DC-coupled interface): input channels carry gate 1, gate 2 (a rise above ``threshold``) and
   the three CVs (the block's mean, clipped to [0, 1]).
 
-A :class:`BackgroundRenderer` thread re-renders when CVs move; the audio callback only runs
-:meth:`~flowsynth.impact.engine.ImpactEngine.process` and counts (preallocated counters).
+Renders run in a :class:`RenderProcess` (or a :class:`BackgroundRenderer` thread) when CVs move; the audio
+callback only runs :meth:`~flowsynth.impact.engine.ImpactEngine.process` and counts (preallocated counters).
+While a :class:`Player` plays, the interpreter hands its lock between threads every
+:data:`SWITCH_INTERVAL_S` instead of Python's default 5 ms, so that a control thread running Python code
+delays the callback (which needs the lock) by at most that much; and the objects that exist when play
+starts are frozen out of the garbage collector's scans (``gc.freeze``), so that a collection, which holds
+the lock in whichever thread triggers it, only walks the few objects made while playing.
 """
 
 from __future__ import annotations
 
+import gc
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -23,8 +30,20 @@ import numpy as np
 
 from flowsynth.impact.engine import CV_NAMES, EngineConfig, ImpactEngine, shared_size
 
-__all__ = ["BackgroundRenderer", "CvInput", "MidiMap", "PlayStats", "Player", "RenderProcess", "osc_dispatcher"]
+__all__ = [
+    "SWITCH_INTERVAL_S",
+    "BackgroundRenderer",
+    "CvInput",
+    "MidiMap",
+    "PlayStats",
+    "Player",
+    "RenderProcess",
+    "osc_dispatcher",
+]
 
+
+#: Longest time another Python thread keeps the interpreter lock from the audio callback while playing.
+SWITCH_INTERVAL_S = 0.0005
 
 #: Renders run at a lower CPU priority than the audio callback (a busy machine starves them, not the audio).
 _RENDER_NICENESS = 10
@@ -190,7 +209,7 @@ class PlayStats:
     """What happened during a performance.
 
     ``underruns`` are the stream's own output-underflow flags (the device was not fed in time, whatever the
-    cause, a busy machine included); ``max_callback_s`` is the longest callback in wall-clock time (which
+    cause, a busy machine included), ``underrun_blocks`` the blocks they were flagged on (the first 64); ``max_callback_s`` is the longest callback in wall-clock time (which
     includes time the OS gave to other processes) and ``max_callback_cpu_s`` the CPU time of the slowest
     callback, the engine's own cost; ``over_budget_callbacks`` counts callbacks whose CPU time exceeded a
     block.
@@ -198,6 +217,7 @@ class PlayStats:
 
     blocks: int = 0
     underruns: int = 0
+    underrun_blocks: list[int] = field(default_factory=list)
     late_callbacks: int = 0
     max_callback_s: float = 0.0
     max_callback_cpu_s: float = 0.0
@@ -251,9 +271,11 @@ class Player:
         self._asked = np.zeros(1 << 16, np.float64)
         self._started = np.zeros(1 << 16, np.float64)
         self._asked_count = 0
+        self._underrun_at = np.zeros(64, np.int64)
         self._period_s = config.block_size / config.sample_rate
         self._stream: Any = None
         self._output_latency_s = 0.0
+        self._switch_interval_s = sys.getswitchinterval()
 
     def trigger(self, gate: int) -> None:
         """Plays a gate as a control thread would, recording the time for the latency measurement."""
@@ -275,6 +297,8 @@ class Player:
         indata, outdata, status = (args[0], args[1], args[4]) if len(args) == 5 else (None, args[0], args[3])
         began, began_cpu = time.monotonic(), time.thread_time()
         if status.output_underflow:
+            if self.stats.underruns < len(self._underrun_at):
+                self._underrun_at[self.stats.underruns] = self.engine.blocks_done
             self.stats.underruns += 1
         if self.cv_input is not None and indata is not None:
             self.cv_input.process(indata, self.engine)
@@ -304,6 +328,10 @@ class Player:
             self.renderer = RenderProcess(self.engine, self._memory.name, self.instrument).start()
         else:
             self.renderer = BackgroundRenderer(self.engine).start()
+        self._switch_interval_s = sys.getswitchinterval()
+        sys.setswitchinterval(min(self._switch_interval_s, SWITCH_INTERVAL_S))
+        gc.collect()
+        gc.freeze()
         kind = sounddevice.Stream if self.cv_input else sounddevice.OutputStream
         channels = (self.cv_input.channels, 2) if self.cv_input else 2
         self._stream = kind(
@@ -324,6 +352,8 @@ class Player:
         if self._stream is not None:
             self._stream.stop()
             self._stream.close()
+        sys.setswitchinterval(self._switch_interval_s)
+        gc.unfreeze()
         if self.renderer is not None:
             self.renderer.stop()
         if self._memory is not None:
@@ -332,6 +362,7 @@ class Player:
             self._memory.unlink()
             self._memory = None
         self.stats.blocks = self.engine.blocks_done
+        self.stats.underrun_blocks = [int(b) for b in self._underrun_at[: min(self.stats.underruns, 64)]]
         self.stats.triggers = self.engine.triggers_played
         self.stats.renders = self.engine.renders
         self.stats.render_errors = list(self.renderer.errors) if self.renderer else []
