@@ -104,7 +104,7 @@ def test_play_on_jack_with_osc_controls(jack_device: int, instrument: ImpactInst
     assert stats.blocks > 0.5 * 2.0 / period, "the JACK callback did not run at the audio rate"
     assert stats.triggers == 2 and stats.renders >= 2 and not stats.render_errors
     assert engine.cvs[0] == pytest.approx(0.9) and engine.cvs[2] == pytest.approx(0.7)
-    assert stats.max_callback_cpu_s < period / 4, stats  # the engine's own cost: far below a block
+    assert stats.max_callback_cpu_s < period, stats  # the engine's own cost stays under a block
     print(f"underruns on this machine: {stats.underruns} in {stats.blocks} blocks")
     assert np.abs(player.recording).max() > 0.05
     waits = [lat - player.output_latency_s for lat in stats.latencies_s]
