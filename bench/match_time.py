@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from flowsynth.cli.match import DEFAULT_BUDGET_S, DEFAULT_CANDIDATES, DEFAULT_REFINE_STEPS
+from flowsynth.cli.match import DEFAULT_BUDGET_S, DEFAULT_CANDIDATES, DEFAULT_REFINE_STEPS, DEFAULT_THREADS
 from flowsynth.matching import MatchSettings, load_match_model, match, render, write_match
 from flowsynth.matching.output import write_json
 from flowsynth.synth import RenderConfig, from_description
@@ -112,7 +112,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="model checkpoint (default: the shipped model)")
     parser.add_argument("--sounds", type=int, default=6, help="number of sounds timed per configuration")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--threads", type=int, default=DEFAULT_THREADS, help="torch threads (default: flowsynth match's)"
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/reports"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

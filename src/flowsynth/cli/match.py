@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 __all__ = ["register"]
 
+#: Threads of a match: the cores this process may use, at most 4 (the ranking's STFTs use them).
+DEFAULT_THREADS = max(
+    1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+)
 DEFAULT_CANDIDATES = 32
 DEFAULT_REFINE_STEPS = 200
 DEFAULT_BUDGET_S = 15.0
@@ -62,7 +67,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-hints", action="store_true", help="do not try the target's envelope and vibrato")
     parser.add_argument("--seed", type=int, default=0, help="seed of the draws, the optimizer and the synth's noise")
     parser.add_argument(
-        "--threads", type=int, default=1, help="torch CPU threads (1: matching is many small operations)"
+        "--threads",
+        type=int,
+        default=DEFAULT_THREADS,
+        help=f"torch CPU threads (default {DEFAULT_THREADS}: this machine's cores, at most 4; the ranking's STFTs use them)",
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(func=run)
