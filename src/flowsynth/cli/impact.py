@@ -223,7 +223,12 @@ def _add_play(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--onnx", type=Path, help="run an exported ONNX generator instead of torch")
     p.add_argument("--device", help="sounddevice output device (name or index)")
     p.add_argument("--sample-rate", type=int, help="device sample rate (default: the model's, 22050)")
-    p.add_argument("--block-size", type=int, default=256, help="audio block in samples (default 256)")
+    p.add_argument(
+        "--block-size",
+        type=int,
+        default=128,
+        help="audio block in samples (default 128: a trigger sounds within 11.6 ms)",
+    )
     p.add_argument("--midi", help="MIDI input port name (notes 36/38 = gates 1/2, CC 1/2/3 = CVs)")
     p.add_argument("--osc-port", type=int, help="UDP port for OSC (/gate N, /cv/richness|noisiness|degree)")
     p.add_argument("--cv-input", action="store_true", help="read gates/CVs from input channels 1-5 (DC-coupled)")
