@@ -149,8 +149,11 @@ class Synth(abc.ABC):
         if params.numel() and (params.min() < 0 or params.max() > 1):
             raise ValueError("parameters must be normalized to [0, 1]")
         audio = self.render_full(self.space.expand(params), config, seed, on_error)
-        if on_error == "raise" and not finite_rows(audio).all():
-            raise RenderError(f"{self.name} produced NaN or infinite audio")
+        broken = ~finite_rows(audio)
+        if on_error == "raise" and broken.any():
+            raise RenderError(
+                f"{self.name} produced NaN or infinite audio for sound(s) {broken.nonzero()[:, 0].tolist()}"
+            )
         return audio
 
     def factory_presets(self) -> list:
