@@ -156,6 +156,34 @@ def test_flow_posterior_has_a_density(name: str) -> None:
     assert torch.isfinite(posterior.log_prob(samples)).all()
 
 
+@pytest.mark.parametrize("name", INVERTIBLE)
+def test_inverse_term_is_the_parameters_negative_log_likelihood(name: str) -> None:
+    model = small_model(name).eval()
+    params = torch.rand(2, NUM_PARAMS, generator=torch.Generator().manual_seed(4)) * 0.9 + 0.05
+    center = torch.randn(2, NUM_PARAMS, generator=torch.Generator().manual_seed(5))
+    nll = model.inverse_nll(center, params)
+    for row in range(2):
+        z = model.params_to_latent(params[row : row + 1])[0]
+        jacobian = torch.autograd.functional.jacobian(lambda v: model.latent_to_params(v[None])[0], z)
+        expected = 0.5 * (z - center[row]).square().sum() + torch.linalg.slogdet(jacobian)[1]
+        assert torch.allclose(nll[row], expected, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("name", INVERTIBLE)
+def test_inverse_term_trains_the_regression_flow_backwards(name: str) -> None:
+    model = small_model(name)
+    params = torch.rand(BATCH, NUM_PARAMS, generator=torch.Generator().manual_seed(6))
+    out = model.loss(features(), params, LossWeights(), tags_for(model))
+    assert out["inverse"] > 0 or out["inverse"] < 0
+    out["inverse"].backward()
+    flow_grads = [p.grad for p in model.regression_flow.parameters() if p.grad is not None]
+    assert flow_grads and any(bool(g.abs().sum() > 0) for g in flow_grads)
+    encoder_grads = [p.grad for p in model.to_mean.parameters()]
+    assert all(g is not None and bool(g.abs().sum() > 0) for g in encoder_grads)
+    off = build_model(name, NUM_PARAMS, **SMALL[name], inverse_weight=0.0)
+    assert "inverse" not in off.loss(features(), params, LossWeights(), tags_for(off))
+
+
 def test_deterministic_models_have_a_point_mass_posterior() -> None:
     model = small_model("cnn").eval()
     posterior = model(features())

@@ -139,7 +139,9 @@ class _AutoEncoder(LatentModel):
         z = self._latent_mean(x)
         return z, z.new_zeros(()), z
 
-    def _extra_loss(self, center: Tensor, tags: Tensor | None, weights: LossWeights) -> dict[str, Tensor]:
+    def _extra_loss(
+        self, center: Tensor, params: Tensor, tags: Tensor | None, weights: LossWeights
+    ) -> dict[str, Tensor]:
         """Further loss terms, already weighted, from the deterministic latents (none here)."""
         return {}
 
@@ -153,7 +155,7 @@ class _AutoEncoder(LatentModel):
         reg = error.sum(-1).mean()
         total = recon + weights.beta * self.latent_weight * latent + weights.gamma * self.reg_weight * reg
         out = {"recon": recon, "latent": latent, "reg": reg, "param_mse": error.mean().detach()}
-        extra = self._extra_loss(center, tags, weights)
+        extra = self._extra_loss(center, params, tags, weights)
         for term in extra.values():
             total = total + term
         return {"loss": total, **out, **extra}
