@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
+
+from flowsynth.system import usable_cores
 
 __all__ = ["register"]
 
@@ -17,7 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     render.add_argument("--n", type=int, default=10000, help="number of sounds")
     render.add_argument("--out", type=Path, required=True, help="output HDF5 file")
     render.add_argument("--seed", type=int, default=0, help="seed of the parameters, the noise and the split")
-    render.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="local worker processes")
+    render.add_argument(
+        "--workers", type=int, default=usable_cores(), help="local worker processes (default: usable cores)"
+    )
     render.add_argument("--scheduler", help="Dask distributed scheduler address (tcp://HOST:PORT)")
     render.add_argument("--presets", help="sample around presets: 'factory' (the synth's banks) or a JSON file")
     render.add_argument("--spread", type=float, default=0.1, help="std of the perturbations around presets")

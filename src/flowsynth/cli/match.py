@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
+
+from flowsynth.system import usable_cores
 
 __all__ = ["register"]
 
 #: Threads of a match: the cores this process may use, at most 4 (the ranking's STFTs use them).
-DEFAULT_THREADS = max(
-    1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-)
+DEFAULT_THREADS = usable_cores(4)
 DEFAULT_CANDIDATES = 32
 DEFAULT_REFINE_STEPS = 200
 DEFAULT_BUDGET_S = 15.0

@@ -44,6 +44,7 @@ from torch import Tensor
 
 from flowsynth.errors import RenderError
 from flowsynth.synth.base import OnError, RenderConfig, Synth
+from flowsynth.system import usable_cores
 
 __all__ = ["EngineSpec", "WorkerPool", "PooledSynth", "FaultEngine", "default_pool", "describe_exit"]
 
@@ -157,8 +158,7 @@ class WorkerPool:
     """
 
     def __init__(self, num_workers: int | None = None) -> None:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        self.num_workers = num_workers or max(1, min(8, cores))
+        self.num_workers = num_workers or usable_cores(8)
         if self.num_workers < 1:
             raise ValueError(f"num_workers must be at least 1, got {num_workers}")
         self._workers: list[_Worker] = []
