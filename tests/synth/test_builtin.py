@@ -45,6 +45,13 @@ def test_render_shape_and_level(synth) -> None:
     assert (peak > 1e-3).all() and (peak < 4.0).all()
 
 
+def test_an_empty_batch_renders_no_sound(synth) -> None:
+    audio = synth.render(torch.zeros(0, synth.num_learned), **SHORT)
+    assert audio.shape == (0, 22050) and audio.dtype == torch.float32
+    with pytest.raises(ValueError):
+        synth.render(torch.zeros(0, synth.num_learned + 1), **SHORT)
+
+
 def test_same_seed_same_audio_across_batch_sizes(synth) -> None:
     params = random_params(5)
     batch = synth.render(params, seed=3, **SHORT)

@@ -53,6 +53,7 @@ def test_every_shipped_synth_plays_a_note(name: str) -> None:
     audio = synth.render(torch.full((2, synth.num_learned), 0.5), **SHORT)
     assert audio.shape == (2, 22050) and audio.dtype == torch.float32
     assert (audio.abs().amax(dim=1) > 0.01).all() and (audio.abs().amax(dim=1) < 1.0).all()
+    assert synth.render(torch.zeros(0, synth.num_learned), **SHORT).shape == (0, 22050)
 
 
 def test_parameters_read_from_the_program(custom: FaustSynth) -> None:

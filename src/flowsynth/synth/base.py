@@ -148,6 +148,8 @@ class Synth(abc.ABC):
             raise ValueError("parameters contain NaN or infinity")
         if params.numel() and (params.min() < 0 or params.max() > 1):
             raise ValueError("parameters must be normalized to [0, 1]")
+        if params.dim() == 2 and params.shape[0] == 0 and params.shape[1] == self.num_learned:
+            return torch.zeros(0, config.num_samples)
         audio = self.render_full(self.space.expand(params), config, seed, on_error)
         broken = ~finite_rows(audio)
         if on_error == "raise" and broken.any():
