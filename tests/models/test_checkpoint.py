@@ -112,3 +112,17 @@ def test_shipped_models_load_or_are_named(tmp_path: Path) -> None:
         assert load_shipped_model(name).infer(features(batch=1)).shape[0] == 1
     with pytest.raises(CheckpointError, match="no shipped model 'nope'; shipped: "):
         load_shipped_model("nope")
+
+
+def test_shipped_flow_models_place_any_preset_on_their_latent_map() -> None:
+    """params -> z must work for the presets a user loads, not only for the model's own outputs."""
+    flows = [name for name in shipped_models() if load_shipped_model(name).name in ("flow_reg", "flow_dis")]
+    if not flows:
+        pytest.skip("no flow model shipped")
+    for name in flows:
+        model = load_shipped_model(name).eval()
+        presets = torch.rand(64, model.num_params, generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            z = model.params_to_latent(presets)
+            assert torch.isfinite(z).all() and z.abs().max() < 50, f"{name}: presets fall off the latent map"
+            assert torch.allclose(model.latent_to_params(z), presets.clamp(1e-4, 1 - 1e-4), atol=1e-3)
