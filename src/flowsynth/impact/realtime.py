@@ -362,7 +362,7 @@ class Player:
             self._memory.unlink()
             self._memory = None
         self.stats.blocks = self.engine.blocks_done
-        self.stats.underrun_blocks = [int(b) for b in self._underrun_at[: min(self.stats.underruns, 64)]]
+        self.stats.underrun_blocks = [int(b) for b in self._underrun_at[: self.stats.underruns]]
         self.stats.triggers = self.engine.triggers_played
         self.stats.renders = self.engine.renders
         self.stats.render_errors = list(self.renderer.errors) if self.renderer else []

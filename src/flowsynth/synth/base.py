@@ -86,7 +86,7 @@ class Synth(abc.ABC):
 
     @abc.abstractmethod
     def render_full(self, params: Tensor, config: RenderConfig, seed: int, on_error: OnError) -> Tensor:
-        """Renders full normalized parameter vectors ``[batch, len(params)]`` to ``[batch, samples]``."""
+        """Renders full normalized parameter vectors ``[batch >= 1, len(params)]`` to ``[batch, samples]``."""
 
     @property
     def learned_params(self) -> tuple[Param, ...]:
@@ -148,9 +148,10 @@ class Synth(abc.ABC):
             raise ValueError("parameters contain NaN or infinity")
         if params.numel() and (params.min() < 0 or params.max() > 1):
             raise ValueError("parameters must be normalized to [0, 1]")
-        if params.dim() == 2 and params.shape[0] == 0 and params.shape[1] == self.num_learned:
+        full = self.space.expand(params)
+        if not len(full):
             return torch.zeros(0, config.num_samples)
-        audio = self.render_full(self.space.expand(params), config, seed, on_error)
+        audio = self.render_full(full, config, seed, on_error)
         broken = ~finite_rows(audio)
         if on_error == "raise" and broken.any():
             raise RenderError(

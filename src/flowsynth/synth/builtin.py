@@ -137,7 +137,7 @@ class BuiltinSynth(Synth):
             self._audio({k: c[i : i + step] for k, c in controls.items()}, config, seed)
             for i in range(0, len(params), step)
         ]
-        return torch.cat(pieces) if pieces else params.new_zeros(0, config.num_samples)
+        return torch.cat(pieces)
 
     def _controls(self, v: dict[str, Tensor], config: RenderConfig) -> dict[str, Tensor]:
         """Everything that changes at the control rate or slower, for the whole batch at once."""
