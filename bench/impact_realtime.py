@@ -172,7 +172,7 @@ def main() -> None:
 
     realtime = not args.no_jack_realtime
     report: dict = {"conditions": f"{RATE} Hz, 1 s impacts, torch threads 1, onnxruntime threads 1; JACK dummy "
-                    f"driver, period {args.period} frames ({1000 * args.period / RATE:.1f} ms) = audio block, "
+                    f"driver, JACK period = audio block (column block), "
                     f"{'real-time (SCHED_FIFO 70)' if realtime else 'no real-time'} scheduling",
                     "cpu_count": os.cpu_count(), "speed": {}, "performance": {}}  # fmt: skip
     if args.merge and (args.out / "impact_realtime.json").is_file():
@@ -204,7 +204,7 @@ def main() -> None:
                 entry = performance(model, minutes, 0, args.render_in, args.period, baseline)
                 lines = server_xruns(log)[before:]
                 entry.update(server_xruns=len(lines), server_xrun_lines=lines[:10], jack_realtime=realtime)
-                key = label if realtime else f"{label}, jackd --no-realtime"
+                key = f"{label}, {args.period}-frame blocks" + ("" if realtime else ", jackd --no-realtime")
                 report["performance"][key] = entry
                 print(key, json.dumps(entry))
         finally:

@@ -79,9 +79,12 @@ def test_interpolate_writes_both_paths_and_their_smoothness(common: list[str], t
 
 def test_interpolate_between_two_recorded_sounds(common: list[str], render_gm_note, tmp_path: Path) -> None:
     piano, strings = render_gm_note(0), render_gm_note(48)
-    assert run("interpolate", str(piano), str(strings), *common, "--steps", "3", "--out", str(tmp_path / "p")) == 0
+    out = str(tmp_path / "p")
+    assert (
+        run("interpolate", str(piano), str(strings), *common, "--steps", "3", "--path", "geodesic", "--out", out) == 0
+    )
     report = json.loads((tmp_path / "p" / "interpolation.json").read_text())
-    assert report["start"] == piano.stem and report["end"] == strings.stem
+    assert report["start"] == piano.stem and report["end"] == strings.stem and report["method"] == "geodesic"
 
 
 def test_map_writes_png_and_points(model_paths, dataset_path, tmp_path: Path) -> None:

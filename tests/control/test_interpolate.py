@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from flowsynth.control import SoundSpace, compare_paths, latent_path, linear_path, smoothness
+from flowsynth.control.interpolate import bend
 
 
 def _presets(space: SoundSpace) -> tuple[torch.Tensor, torch.Tensor]:
@@ -54,3 +55,31 @@ def test_compare_paths_reports_both_paths_per_descriptor(space: SoundSpace) -> N
     assert report["endpoint_error"] < 1e-3  # the flow inverts both presets exactly
     assert len(report["paths"]["latent"]["params"]) == 9
     assert report["paths"]["linear"]["params"][4] == pytest.approx(((a + b) / 2).tolist(), abs=1e-6)
+
+
+def _path_energy(space: SoundSpace, latents: torch.Tensor) -> float:
+    model = space.model
+    with torch.no_grad():
+        mel = model.normalize(model.decode(latents)).flatten(1)
+        params = model.latent_to_params(latents)
+    return float(mel.diff(dim=0).square().mean() + params.diff(n=2, dim=0).square().mean())
+
+
+def test_geodesic_path_keeps_its_ends_and_lowers_the_decoded_path_energy(space: SoundSpace) -> None:
+    a, b = _presets(space)
+    straight = latent_path(space, a, b, steps=7)
+    geodesic = latent_path(space, a, b, steps=7, method="geodesic")
+    assert straight.latents is not None and geodesic.latents is not None
+    assert torch.equal(geodesic.latents[[0, -1]], straight.latents[[0, -1]])
+    assert torch.allclose(geodesic.params[[0, -1]], straight.params[[0, -1]])
+    assert not torch.allclose(geodesic.latents[1:-1], straight.latents[1:-1], atol=1e-3)
+    assert _path_energy(space, geodesic.latents) < 0.9 * _path_energy(space, straight.latents)
+    assert torch.equal(bend(space, geodesic.latents[:2]), geodesic.latents[:2])  # no inner point to move
+    report = compare_paths(space, a, b, steps=5, method="geodesic")
+    assert report["method"] == "geodesic" and len(report["paths"]["latent"]["params"]) == 5
+
+
+def test_unknown_path_method_is_refused(space: SoundSpace) -> None:
+    a, b = _presets(space)
+    with pytest.raises(ValueError, match="unknown path method 'curvy'"):
+        latent_path(space, a, b, method="curvy")

@@ -64,6 +64,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     interpolate.add_argument("end", help="second preset")
     _add_model_args(interpolate)
     interpolate.add_argument("--steps", type=int, default=9, help="steps along the path, ends included")
+    interpolate.add_argument(
+        "--path",
+        choices=("straight", "geodesic"),
+        default="straight",
+        help="latent path: a straight line, or bent to even steps in the decoded sound (a few seconds more)",
+    )
     interpolate.add_argument("--out", type=Path, required=True, help="output folder (sounds, JSON report, PNG)")
     interpolate.set_defaults(func=run_interpolate)
 
@@ -195,22 +201,22 @@ def run_interpolate(args: argparse.Namespace) -> int:
     import torch
 
     from flowsynth.audio import save_audio
-    from flowsynth.control import compare_paths, latent_path, linear_path
+    from flowsynth.control import compare_paths
     from flowsynth.control.interpolate import save_comparison_plot
 
     instrument = _instrument(args)
     space = instrument.space
     (params_a, name_a), (params_b, name_b) = instrument.resolve(args.start), instrument.resolve(args.end)
-    report = compare_paths(space, params_a, params_b, args.steps)
-    paths = [latent_path(space, params_a, params_b, args.steps), linear_path(params_a, params_b, args.steps)]
-    for path in paths:
-        audio = space.render(path.params)
+    report = compare_paths(space, params_a, params_b, args.steps, method=args.path)
+    for kind, path in report["paths"].items():
+        audio = space.render(torch.tensor(path["params"]))
         for step, sound in enumerate(torch.nan_to_num(audio)):
-            save_audio(args.out / path.kind / f"step_{step:02d}.wav", sound, space.sample_rate)
+            save_audio(args.out / kind / f"step_{step:02d}.wav", sound, space.sample_rate)
     report.update(start=name_a, end=name_b, model=str(_model(args)))
     _write_json(args.out / "interpolation.json", report)
     save_comparison_plot(args.out / "interpolation.png", report, f"{name_a} -> {name_b}")
-    print(f"{name_a} -> {name_b}, {args.steps} steps; smoothness (RMS of the 2nd difference, lower is smoother):")
+    print(f"{name_a} -> {name_b}, {args.steps} steps, {args.path} latent path")
+    print("smoothness (RMS of the 2nd difference, lower is smoother):")
     print(f"{'descriptor':<22} {'latent':>8} {'linear':>8}")
     for name in report["descriptors"]:
         print(f"{name:<22} {report['latent'][name]:>8.4f} {report['linear'][name]:>8.4f}")

@@ -2,10 +2,11 @@
 
 * Semantic knobs: fitted on the training split (measured knobs) or the model's own (``flow_dis``), then
   swept around ``anchors`` test presets: Spearman rho with the pair's descriptor and leakage.
-* Interpolation: ``pairs`` seeded pairs of test presets, the latent path against the naive one,
+* Interpolation: ``pairs`` seeded pairs of test presets, the straight latent path against the naive one,
   smoothness per descriptor normalized with the training split's descriptor scale; and the same
   between the sounds the model hears in those test sounds (the parameters of their posterior-mean
-  latents: points the model reaches exactly, as when two sounds are dropped), ``interpolation_encoded``.
+  latents: points the model reaches exactly, as when two sounds are dropped), ``interpolation_encoded``;
+  both again with the geodesic latent path (``interpolation_geodesic``, ``interpolation_encoded_geodesic``).
 * Macros: the ranked knobs, measured around training presets.
 
 Run ``python -m flowsynth.control.evaluate --model M --data D --out report.json``.
@@ -23,7 +24,7 @@ from typing import Any
 import torch
 
 from flowsynth.control.descriptors import DescriptorScale
-from flowsynth.control.interpolate import compare_paths
+from flowsynth.control.interpolate import PATH_METHODS, compare_paths
 from flowsynth.control.macros import AnalysisConfig, analyze_macros
 from flowsynth.control.map import PresetBank
 from flowsynth.control.semantic import evaluate_semantic, fit_semantic_knobs
@@ -59,10 +60,16 @@ def evaluate_controls(
     begin = time.perf_counter()
     knobs = fit_semantic_knobs(space, reference, train.descriptors)
     semantic = evaluate_semantic(knobs, space.to_latent(test.params[order[:anchors]]), steps, scale)
-    paths = _interpolations(space, test.params, order, pairs, steps, scale)
-    encoded = _interpolations(
-        space, _encoded(space, data, order[: 2 * pairs]), torch.arange(2 * pairs), pairs, steps, scale
-    )
+    encoded_params = _encoded(space, data, order[: 2 * pairs])
+    interpolations = {}
+    for method in PATH_METHODS:
+        suffix = "" if method == "straight" else f"_{method}"
+        interpolations[f"interpolation{suffix}"] = _interpolations(
+            space, test.params, order, pairs, steps, scale, method
+        )
+        interpolations[f"interpolation_encoded{suffix}"] = _interpolations(
+            space, encoded_params, torch.arange(2 * pairs), pairs, steps, scale, method
+        )
     macros = analyze_macros(space, reference, analysis or AnalysisConfig(seed=seed), scale)
     return {
         "test_set": {"data": str(data), "split": "test", "presets": len(test), "anchors": anchors, "pairs": pairs},
@@ -71,8 +78,7 @@ def evaluate_controls(
         "num_params": space.num_params,
         "seed": seed,
         "semantic": semantic,
-        "interpolation": paths,
-        "interpolation_encoded": encoded,
+        **interpolations,
         "macros": [
             {"knob": i, "dim": m.dim, "name": m.name, "label": m.label, "sound_score": round(m.sound_score, 4)}
             for i, m in enumerate(macros.macros[: macros.visible])
@@ -91,12 +97,18 @@ def _encoded(space: SoundSpace, data: str | os.PathLike[str], rows: torch.Tensor
 
 
 def _interpolations(
-    space: SoundSpace, params: torch.Tensor, order: torch.Tensor, pairs: int, steps: int, scale: DescriptorScale
+    space: SoundSpace,
+    params: torch.Tensor,
+    order: torch.Tensor,
+    pairs: int,
+    steps: int,
+    scale: DescriptorScale,
+    method: str,
 ) -> dict[str, Any]:
     reports = []
     for k in range(pairs):
         a, b = order[(2 * k) % len(order)], order[(2 * k + 1) % len(order)]
-        reports.append(compare_paths(space, params[a], params[b], steps, scale))
+        reports.append(compare_paths(space, params[a], params[b], steps, scale, method=method))
     names = reports[0]["descriptors"]
     per_descriptor = {
         name: {
@@ -107,6 +119,7 @@ def _interpolations(
         for name in names
     }
     return {
+        "method": method,
         "steps": steps,
         "pairs": len(reports),
         "per_descriptor": per_descriptor,
@@ -142,8 +155,9 @@ def main(argv: list[str] | None = None) -> None:
         print(
             f"{row['name']:<24} rho {rho['mean']:+.3f} [{rho['ci95_low']:+.3f}, {rho['ci95_high']:+.3f}]  leakage {leak['mean']:.3f}"
         )
-    for key in ("interpolation", "interpolation_encoded"):
-        _print_paths(key, report[key], report["projected"])
+    for key in report:
+        if key.startswith("interpolation"):
+            _print_paths(key, report[key], report["projected"])
 
 
 def _print_paths(key: str, inter: dict[str, Any], projected: dict[str, int]) -> None:

@@ -55,9 +55,13 @@ class Processes:
         if self.distributed:
             dist.barrier()
 
-    def close(self) -> None:
-        """Leaves the process group."""
+    def close(self, wait: bool = True) -> None:
+        """Leaves the process group; with ``wait``, once every process has finished (a process that tears its
+        connections down while another still writes its checkpoints can abort that one's transport threads).
+        """
         if self.distributed and dist.is_initialized():
+            if wait:
+                dist.barrier()
             dist.destroy_process_group()
 
 

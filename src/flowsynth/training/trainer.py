@@ -54,9 +54,12 @@ def train(config: TrainConfig, on_epoch: EpochCallback | None = None) -> dict[st
         torch.set_num_threads(config.threads)
     processes = setup_processes()
     try:
-        return _Trainer(config, processes, on_epoch).run()
-    finally:
-        processes.close()
+        result = _Trainer(config, processes, on_epoch).run()
+    except BaseException:
+        processes.close(wait=False)  # another process may have failed too: nobody to wait for
+        raise
+    processes.close()
+    return result
 
 
 def _seed(*parts: int) -> int:
