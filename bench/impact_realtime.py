@@ -8,6 +8,10 @@
    server's own xrun reports (its log), callbacks whose own CPU time exceeded a block, and measures
    trigger-to-sound latency (wait for the next callback + the stream's output latency). The machine's
    load average is recorded, since a busy machine can starve the JACK server itself.
+3. The machine's own floor, during each performance: a probe process at real-time priority (SCHED_FIFO
+   60, below JACK's 70) sleeps 1 ms at a time and counts its wake-ups late by more than 3 ms and by more
+   than one audio block. Nothing in the guest outranks it but JACK, so a late wake-up is the virtual
+   machine (or the kernel) stalling: any audio thread with the same deadline would miss it too.
 
     python bench/impact_realtime.py --minutes 10 --period 128 [--checkpoint pruned.pt --label pruned ...]
 """
@@ -92,6 +96,43 @@ class Prerendered:
         return self.sounds[gate]
 
 
+def _probe_main(seconds: float, block_s: float, results) -> None:
+    """Body of the stall probe (see the module docstring); puts its counts on ``results``."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(60))
+        realtime = True
+    except (PermissionError, AttributeError):
+        realtime = False
+    late, at = [], []
+    end = time.monotonic() + seconds
+    last = time.monotonic()
+    while last < end:
+        time.sleep(0.001)
+        now = time.monotonic()
+        if now - last > 0.004:
+            late.append(now - last - 0.001)
+            at.append((last, now))
+        last = now
+    results.put({
+        "realtime": realtime,
+        "late_3ms": sum(x > 0.003 for x in late),
+        "late_block": sum(x > block_s for x in late),
+        "worst_ms": [round(x * 1000, 1) for x in sorted(late)[-5:]],
+        "late_block_spans": [span for span, x in zip(at, late, strict=True) if x > block_s][:1000],
+    })  # fmt: skip
+
+
+def start_probe(seconds: float, block_s: float):
+    """Starts the stall probe in a process of its own; returns ``(process, queue)``."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    probe = context.Process(target=_probe_main, args=(seconds, block_s, results), daemon=True)
+    probe.start()
+    return probe, results
+
+
 def performance(model, minutes: float, seed: int, render_in: str, block: int, baseline: bool = False) -> dict:
     from flowsynth.impact.realtime import Player
 
@@ -102,6 +143,7 @@ def performance(model, minutes: float, seed: int, render_in: str, block: int, ba
     rng = np.random.default_rng(seed)
     load = []
     moves = 0
+    probe, probe_results = start_probe(minutes * 60.0, block / RATE)
     with player:
         started = time.monotonic()
         next_move = started
@@ -117,6 +159,12 @@ def performance(model, minutes: float, seed: int, render_in: str, block: int, ba
                 next_move += 0.5
                 load.append(os.getloadavg()[0])
     s = player.stats
+    stalls = probe_results.get(timeout=60.0)
+    probe.join(timeout=10.0)
+    spans = stalls.pop("late_block_spans")
+    # an underflow is flagged by the callback after the late one: look up to 3 blocks around the stall
+    near = [any(a - 3 * block / RATE <= t <= b + 3 * block / RATE for a, b in spans) for t in s.underrun_times]
+    stalls["underruns_at_a_stall"] = f"{sum(near)} of the first {len(near)}"
     latencies = np.array(s.latencies_s) * 1000.0
     return {
         "minutes": minutes,
@@ -141,6 +189,7 @@ def performance(model, minutes: float, seed: int, render_in: str, block: int, ba
             "max": float(latencies.max()),
         },
         "load_average_mean": float(np.mean(load)) if load else float("nan"),
+        "machine_stalls": stalls,
     }
 
 
@@ -229,8 +278,9 @@ def markdown(report: dict) -> str:
                      f"{s['onnx']['rtf']:.3f} | {s['speedup_vs_shipped']:.2f}x | {s['load_average']:.1f} |")  # fmt: skip
     if report["performance"]:
         lines += ["\n| generator | block | JACK real-time | minutes | blocks | underruns | server xruns | callbacks > block (CPU) | "
-                  "max callback CPU ms | triggers | renders | latency median / p99 / max ms | load avg |",
-                  "|---" * 13 + "|"]  # fmt: skip
+                  "max callback CPU ms | triggers | renders | latency median / p99 / max ms | load avg | "
+                  "probe stalls > 3 ms / > block (worst ms); underruns at a stall |",
+                  "|---" * 14 + "|"]  # fmt: skip
         for label, p in report["performance"].items():
             over = p["over_budget_callbacks"]
             lat = p["latency_ms"]
@@ -238,8 +288,16 @@ def markdown(report: dict) -> str:
             lines.append(f"| {label} | {p.get('block', 256)} | {rt} | {p['minutes']} | {p['blocks']} | {p['underruns']} | "
                          f"{p.get('server_xruns', '-')} | {over} | {p['max_callback_cpu_ms']:.2f} | {p['triggers']} | "
                          f"{p['renders']} | {lat['median']:.1f} / {lat['p99']:.1f} / {lat['max']:.1f} | "
-                         f"{p['load_average_mean']:.1f} |")  # fmt: skip
+                         f"{p['load_average_mean']:.1f} | {_stalls(p.get('machine_stalls'))} |")  # fmt: skip
     return "\n".join(lines) + "\n"
+
+
+def _stalls(stalls: dict | None) -> str:
+    if not stalls:
+        return "-"
+    worst = max(stalls["worst_ms"], default=0.0)
+    text = f"{stalls['late_3ms']} / {stalls['late_block']} ({worst:.1f}); {stalls.get('underruns_at_a_stall', '-')}"
+    return text + ("" if stalls["realtime"] else ", probe not real-time")
 
 
 if __name__ == "__main__":

@@ -209,7 +209,9 @@ class PlayStats:
     """What happened during a performance.
 
     ``underruns`` are the stream's own output-underflow flags (the device was not fed in time, whatever the
-    cause, a busy machine included), ``underrun_blocks`` the blocks they were flagged on (the first 64); ``max_callback_s`` is the longest callback in wall-clock time (which
+    cause, a busy machine included), ``underrun_blocks`` the blocks they were flagged on and
+    ``underrun_times`` when (``time.monotonic()``, the first 64 of each); ``max_callback_s`` is the longest
+    callback in wall-clock time (which
     includes time the OS gave to other processes) and ``max_callback_cpu_s`` the CPU time of the slowest
     callback, the engine's own cost; ``over_budget_callbacks`` counts callbacks whose CPU time exceeded a
     block.
@@ -218,6 +220,7 @@ class PlayStats:
     blocks: int = 0
     underruns: int = 0
     underrun_blocks: list[int] = field(default_factory=list)
+    underrun_times: list[float] = field(default_factory=list)
     late_callbacks: int = 0
     max_callback_s: float = 0.0
     max_callback_cpu_s: float = 0.0
@@ -272,6 +275,7 @@ class Player:
         self._started = np.zeros(1 << 16, np.float64)
         self._asked_count = 0
         self._underrun_at = np.zeros(64, np.int64)
+        self._underrun_time = np.zeros(64, np.float64)
         self._period_s = config.block_size / config.sample_rate
         self._stream: Any = None
         self._output_latency_s = 0.0
@@ -299,6 +303,7 @@ class Player:
         if status.output_underflow:
             if self.stats.underruns < len(self._underrun_at):
                 self._underrun_at[self.stats.underruns] = self.engine.blocks_done
+                self._underrun_time[self.stats.underruns] = began
             self.stats.underruns += 1
         if self.cv_input is not None and indata is not None:
             self.cv_input.process(indata, self.engine)
@@ -363,6 +368,7 @@ class Player:
             self._memory = None
         self.stats.blocks = self.engine.blocks_done
         self.stats.underrun_blocks = [int(b) for b in self._underrun_at[: self.stats.underruns]]
+        self.stats.underrun_times = [float(t) for t in self._underrun_time[: self.stats.underruns]]
         self.stats.triggers = self.engine.triggers_played
         self.stats.renders = self.engine.renders
         self.stats.render_errors = list(self.renderer.errors) if self.renderer else []
