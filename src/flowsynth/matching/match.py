@@ -87,7 +87,7 @@ class MatchSettings:
     reference_note: bool = True
     shift_features: bool = True
     lr: float = 0.2
-    mel_weight: float = 0.0
+    mel_weight: float = 0.5
     cma_sigma: float = 0.2
     seed: int = 0
 
