@@ -79,7 +79,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     mapping.add_argument("--json", type=Path, help="write the points (names, positions, descriptors) as JSON too")
     mapping.add_argument("--color-by", default="centroid_hz", help="descriptor that colours the dots")
     mapping.add_argument("--labels", type=int, default=12, help="preset names written on the map")
-    mapping.add_argument("--limit", type=int, default=2000, help="most presets placed (a seeded subset)")
+    mapping.add_argument(
+        "--limit",
+        type=int,
+        default=2000,
+        help="most dataset sounds placed (a seeded subset); a preset bank is placed whole",
+    )
     mapping.set_defaults(func=run_map)
 
 

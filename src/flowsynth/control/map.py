@@ -129,7 +129,8 @@ class PresetMap:
         figure, ax = plt.subplots(figsize=(8, 6.5))
         xy = self.xy.numpy()
         colours = self._colours(color_by)
-        scatter = ax.scatter(xy[:, 0], xy[:, 1], c=colours, cmap="viridis", s=14, alpha=0.85, linewidths=0)
+        cmap = "viridis" if colours is not None else None
+        scatter = ax.scatter(xy[:, 0], xy[:, 1], c=colours, cmap=cmap, s=14, alpha=0.85, linewidths=0)
         if colours is not None:
             figure.colorbar(scatter, ax=ax, label=f"{color_by} ({_UNITS.get(color_by, 'value')})")
         for i in _label_rows(xy, labels):
