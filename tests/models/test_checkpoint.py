@@ -116,11 +116,12 @@ def test_shipped_models_load_or_are_named(tmp_path: Path) -> None:
 
 def test_shipped_flow_models_place_any_preset_on_their_latent_map() -> None:
     """params -> z must work for the presets a user loads, not only for the model's own outputs."""
-    flows = [name for name in shipped_models() if load_shipped_model(name).name in ("flow_reg", "flow_dis")]
+    models = {name: load_shipped_model(name) for name in shipped_models()}
+    flows = {name: model for name, model in models.items() if model.name in ("flow_reg", "flow_dis")}
     if not flows:
         pytest.skip("no flow model shipped")
-    for name in flows:
-        model = load_shipped_model(name).eval()
+    for name, model in flows.items():
+        model.eval()
         presets = torch.rand(64, model.num_params, generator=torch.Generator().manual_seed(0))
         with torch.no_grad():
             z = model.params_to_latent(presets)
