@@ -55,6 +55,18 @@ def test_compare_paths_reports_both_paths_per_descriptor(space: SoundSpace) -> N
     assert report["endpoint_error"] < 1e-3  # the flow inverts both presets exactly
     assert len(report["paths"]["latent"]["params"]) == 9
     assert report["paths"]["linear"]["params"][4] == pytest.approx(((a + b) / 2).tolist(), abs=1e-6)
+    assert "audio" not in report
+
+
+def test_compare_paths_hands_back_the_sounds_it_measured(space: SoundSpace) -> None:
+    a, b = _presets(space)
+    report = compare_paths(space, a, b, steps=5, with_audio=True)
+    for kind in ("latent", "linear"):
+        audio = report["audio"][kind]
+        assert audio.shape == (5, space.config.num_samples)
+        assert torch.equal(audio, space.render(torch.tensor(report["paths"][kind]["params"])))
+        found = space.describe_audio(audio)
+        assert found["centroid_hz"].tolist() == pytest.approx(report["paths"][kind]["descriptors"]["centroid_hz"])
 
 
 def _path_energy(space: SoundSpace, latents: torch.Tensor) -> float:

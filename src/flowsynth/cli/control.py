@@ -212,9 +212,8 @@ def run_interpolate(args: argparse.Namespace) -> int:
     instrument = _instrument(args)
     space = instrument.space
     (params_a, name_a), (params_b, name_b) = instrument.resolve(args.start), instrument.resolve(args.end)
-    report = compare_paths(space, params_a, params_b, args.steps, method=args.path)
-    for kind, path in report["paths"].items():
-        audio = space.render(torch.tensor(path["params"]))
+    report = compare_paths(space, params_a, params_b, args.steps, method=args.path, with_audio=True)
+    for kind, audio in report.pop("audio").items():
         for step, sound in enumerate(torch.nan_to_num(audio)):
             save_audio(args.out / kind / f"step_{step:02d}.wav", sound, space.sample_rate)
     report.update(start=name_a, end=name_b, model=str(_model(args)))

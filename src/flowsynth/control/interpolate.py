@@ -114,7 +114,7 @@ def bend(
     """
     from flowsynth.matching.optim import Adam
 
-    latents = space._check_latent(latents)
+    latents = space.check_latent(latents)
     if len(latents) < 3:
         return latents
     model = space.model
@@ -153,8 +153,11 @@ def compare_paths(
     scale: DescriptorScale | None = None,
     config: RenderConfig | None = None,
     method: str = "straight",
+    with_audio: bool = False,
 ) -> dict:
     """Renders the latent path (``method``) and the naive path and compares their smoothness per descriptor.
+
+    ``with_audio`` adds ``"audio": {kind: sounds [steps, samples]}`` (tensors, not JSON) to the report.
 
     Returns:
         ``{"steps", "method", "descriptors": [names], "latent": {name: rms}, "linear": {name: rms},
@@ -164,7 +167,8 @@ def compare_paths(
         says little), "paths": {kind: {"params": [[...]], "descriptors": {name: [...]}}}}``.
     """
     paths = [latent_path(space, params_a, params_b, steps, method), linear_path(params_a, params_b, steps)]
-    found = space.describe(torch.cat([p.params for p in paths]), config)
+    audio = space.render(torch.cat([p.params for p in paths]), config=config)
+    found = space.describe_audio(audio, config)
     ruler = scale or DescriptorScale.fit(found)
     norm = ruler.normalize(found).reshape(2, steps, len(ruler.names))
     rms = {p.kind: smoothness(norm[i]) for i, p in enumerate(paths)}
@@ -182,6 +186,8 @@ def compare_paths(
         }
         for i, p in enumerate(paths)
     }
+    if with_audio:
+        report["audio"] = {p.kind: audio[i * steps : (i + 1) * steps] for i, p in enumerate(paths)}
     return report
 
 

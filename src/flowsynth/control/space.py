@@ -105,7 +105,7 @@ class SoundSpace:
 
     def to_params(self, z: Tensor) -> Tensor:
         """Parameters ``[B, num_params]`` in [0, 1] of latents ``[B, latent_size]``."""
-        z = self._check_latent(z)
+        z = self.check_latent(z)
         with torch.no_grad():
             return self.model.latent_to_params(z).clamp(0.0, 1.0)
 
@@ -148,7 +148,10 @@ class SoundSpace:
 
     def describe(self, params: Tensor, config: RenderConfig | None = None) -> dict[str, Tensor]:
         """Descriptors (``flowsynth.features.describe``) of the sounds of parameters ``[B, num_params]``."""
-        audio = self.render(params, config=config)
+        return self.describe_audio(self.render(params, config=config), config)
+
+    def describe_audio(self, audio: Tensor, config: RenderConfig | None = None) -> dict[str, Tensor]:
+        """Descriptors of rendered sounds ``[B, samples]`` (NaN for a row of NaN: a failed render)."""
         values = describe(torch.nan_to_num(audio), (config or self.config).sample_rate)
         broken = ~torch.isfinite(audio).all(-1)
         return {name: torch.where(broken, torch.nan, value.double()) for name, value in values.items()}
@@ -165,7 +168,8 @@ class SoundSpace:
             audio = torch.from_numpy(resample(audio.numpy()[None], int(sample_rate), self.sample_rate)[0].copy())
         return self.model.latent_mean(log_mel(audio, self.sample_rate)[None])
 
-    def _check_latent(self, z: Tensor) -> Tensor:
+    def check_latent(self, z: Tensor) -> Tensor:
+        """``z`` as float latents ``[B, latent_size]``; a clear error for another shape, NaN or infinity."""
         z = torch.as_tensor(z, dtype=torch.float32)
         if z.dim() != 2 or z.shape[1] != self.latent_size:
             raise ValueError(f"latents must be [batch, {self.latent_size}], got {list(z.shape)}")
