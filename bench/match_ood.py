@@ -336,7 +336,7 @@ def main() -> int:
     parser.add_argument("--max-sounds", type=int, help="use only the first N out-of-domain sounds (quick check)")
     parser.add_argument("--stride", type=int, default=1, help="use every N-th out-of-domain sound (quick check)")
     parser.add_argument("--candidates", type=int, default=32)
-    parser.add_argument("--refine-steps", type=int, default=50)
+    parser.add_argument("--refine-steps", type=int, default=100)
     parser.add_argument("--lr", type=float, default=0.2)
     parser.add_argument("--hold", default="both", choices=("both", "auto", "model"), help="hold of the synth notes")
     parser.add_argument("--mel-weight", type=float, default=0.5, help="log-mel L1 weight of the refinement loss")
