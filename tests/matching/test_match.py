@@ -64,8 +64,14 @@ def test_model_free_search(render_gm_note, synth16: Synth) -> None:
 
 
 def test_time_budget_stops_refinement(render_gm_note, model) -> None:
-    result = match(render_gm_note(0, 60), model, settings=MatchSettings(candidates=2, refine_steps=None, budget_s=0.5))
-    assert result.report["stages"]["refine"]["steps"] <= 1  # the budget is spent before or after the first step
+    note = render_gm_note(0, 60)
+    # a budget the analysis and the candidates spend on their own: no refinement step at all
+    spent = match(note, model, settings=MatchSettings(candidates=2, refine_steps=None, budget_s=1e-3)).report
+    assert spent["stages"]["refine"]["steps"] == 0
+    assert spent["score"] == spent["stages"]["candidates"]["best_score"]
+    # a step count within a generous budget: the count stops it
+    counted = match(note, model, settings=MatchSettings(candidates=2, refine_steps=3, budget_s=600.0)).report
+    assert counted["stages"]["refine"]["steps"] == 3
 
 
 def test_match_command_prints_the_report(

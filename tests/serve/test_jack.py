@@ -80,9 +80,11 @@ def test_notes_and_knobs_over_jack_midi_play_on_jack_audio(
     assert "PortAudio" in links and "system:playback_1" in links, links
     rate = (blocks - first_blocks) / elapsed
     assert rate > 0.5 / PERIOD_S, f"the JACK callback ran {rate:.1f} times a second, not {1 / PERIOD_S:.1f}"
-    # The callback itself stays under a period. How many blocks a shared, loaded machine delivers late
-    # is the machine's (bench/ measures underruns); an engine that starves the stream misses most of them.
-    assert output.max_callback_s < PERIOD_S, f"the callback took up to {output.max_callback_s * 1e3:.2f} ms"
+    # The callback's own work (its thread's CPU time: a stall of the virtual machine inside it is not its
+    # work) stays under a period. How many blocks a shared, loaded machine delivers late is the machine's
+    # (bench/ measures underruns); an engine that starves the stream misses most of them.
+    cpu_ms = output.max_callback_cpu_s * 1e3
+    assert output.max_callback_cpu_s < PERIOD_S, f"the callback worked up to {cpu_ms:.2f} ms"
     missed = underruns - first_underruns
     assert missed <= 0.5 * (blocks - first_blocks), f"{missed} underruns in {blocks - first_blocks} blocks"
     assert np.abs(recorded).max() > 1e-3, "nothing was heard"

@@ -268,6 +268,9 @@ class AudioOutput:
         block_size: Frames per callback.
         channels: Output channels.
         record_s: Keep the last ``record_s`` seconds written (for tests and meters); 0: none.
+
+    ``blocks`` and ``underruns`` count callbacks and the output underflows they were told of;
+    ``max_callback_s`` is the longest callback in wall time, ``max_callback_cpu_s`` in its thread's CPU time.
     """
 
     def __init__(
@@ -280,7 +283,7 @@ class AudioOutput:
     ) -> None:
         self.engine, self.device, self.block_size, self.channels = engine, device, int(block_size), int(channels)
         self.blocks = self.underruns = 0
-        self.max_callback_s = 0.0
+        self.max_callback_s = self.max_callback_cpu_s = 0.0
         self.recording = np.zeros(round(record_s * engine.sample_rate), dtype=np.float32)
         self._written = 0
         self._mono = np.zeros(self.block_size, dtype=np.float32)
@@ -324,7 +327,7 @@ class AudioOutput:
         self.stop()
 
     def _callback(self, outdata: np.ndarray, frames: int, _time: Any, status: Any) -> None:
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.thread_time()
         if status.output_underflow:
             self.underruns += 1
         if len(self._mono) < frames:
@@ -335,6 +338,7 @@ class AudioOutput:
         self._record(mono)
         self.blocks += 1
         self.max_callback_s = max(self.max_callback_s, time.perf_counter() - started)
+        self.max_callback_cpu_s = max(self.max_callback_cpu_s, time.thread_time() - started_cpu)
 
     def _record(self, block: np.ndarray) -> None:
         size = len(self.recording)
