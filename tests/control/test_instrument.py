@@ -98,6 +98,23 @@ def test_morphing_along_a_path_goes_from_one_preset_to_the_other(instrument: Ins
     assert torch.allclose(instrument.morph(0.5), path.params[4], atol=1e-5)
     with pytest.raises(ValueError, match=r"path position \(in \[0, 1\]\)"):
         instrument.morph(1.5)
+    assert instrument.state()["path"] == {"from": bank.names[0], "to": bank.names[5], "method": "straight"}
+
+
+def test_a_geodesic_path_is_morphed_through_its_bent_steps(instrument: Instrument) -> None:
+    bank = instrument.bank
+    assert bank is not None
+    straight = instrument.set_path(0, 5, steps=5)
+    path = instrument.set_path(0, 5, steps=5, method="geodesic")
+    assert path.latents is not None and straight.latents is not None
+    assert not torch.allclose(path.params[1:-1], straight.params[1:-1], atol=1e-3)  # bent
+    for k in range(5):  # every step of the path is on the morph, and the ends are the presets
+        assert torch.allclose(instrument.morph(k / 4), path.params[k], atol=1e-5)
+    between = (path.latents[1] + path.latents[2]) / 2  # between steps: the straight segment joining them
+    assert torch.allclose(instrument.morph(3 / 8), instrument.space.to_params(between[None])[0], atol=1e-5)
+    assert instrument.state()["path"]["method"] == "geodesic"
+    with pytest.raises(ValueError, match="unknown path method 'curvy'; choose from straight, geodesic"):
+        instrument.set_path(0, 5, method="curvy")
 
 
 def test_render_plays_the_current_sound(instrument: Instrument) -> None:

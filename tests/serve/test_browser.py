@@ -94,6 +94,21 @@ def test_moving_a_knob_changes_the_parameters_and_the_sound_the_page_plays(page:
     assert params_after == pytest.approx(instrument.params.tolist(), abs=1e-4)
 
 
+def test_a_geodesic_path_set_on_the_page_is_morphed_by_its_slider(page: Any, instrument: Instrument) -> None:
+    page.fill("#path-start", "2")
+    page.fill("#path-end", "random #9")
+    page.select_option("#path-method", "geodesic")
+    page.click("#path-set")
+    page.wait_for_function("() => ui.state.path && ui.state.path.method === 'geodesic'", timeout=30000)
+    assert instrument.state()["path"] == {"from": "random #2", "to": "random #9", "method": "geodesic"}
+    assert page.locator("#morph").is_enabled()
+    page.locator("#morph").fill("1")  # sets the slider's value and fires its input event
+    page.wait_for_function("() => ui.state.preset.endsWith('@ 1.000')", timeout=20000)
+    bank = instrument.bank
+    assert bank is not None
+    assert instrument.params.tolist() == pytest.approx(bank.params[9].clamp(1e-4, 1 - 1e-4).tolist(), abs=1e-4)
+
+
 def test_map_xy_pad_drop_and_a_screenshot(page: Any, instrument: Instrument, render_gm_note, tmp_path: Path) -> None:
     # Click the dot of preset 7 on the map.
     x, y = page.evaluate("() => { const s = mapScale(), p = ui.map.points[7]; return [s.x(p.x), s.y(p.y)]; }")

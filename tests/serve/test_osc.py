@@ -88,6 +88,11 @@ def test_presets_paths_and_state(served: tuple[OscServer, Client], instrument: I
     data = json.loads(text)
     assert state == "/state" and latent == "/latent" and len(z) == 16 and data["path"]["to"] == "random #7"
     assert p == pytest.approx(data["params"], abs=1e-5)
+    bent = client.ask("/interpolate", 2, "random #7", 5, "geodesic", count=7)
+    assert bent[0] == ("/path/begin", [5]) and bent[5][1] == pytest.approx(replies[5][1], abs=1e-5)
+    assert bent[3][1] != pytest.approx(replies[3][1], abs=1e-3)  # the middle step moved
+    (state, (text,)), *_ = client.ask("/get_state", count=4)
+    assert json.loads(text)["path"]["method"] == "geodesic"
 
 
 @pytest.mark.parametrize("address", ["/encode", "/match"])
@@ -146,6 +151,8 @@ HOSTILE: list[tuple[str, bytes, str]] = [
     ("not a sound to match", _message("/match", "/etc/hostname"), ""),
     ("no such preset", _message("/load_preset", "x" * 10000), "no preset named"),
     ("huge path", _message("/interpolate", 0, 1, 100000), "steps must be an integer in [3, 257]"),
+    ("unknown path method", _message("/interpolate", 0, 1, 5, "curvy"), "unknown path method 'curvy'"),
+    ("path method not a name", _message("/interpolate", 0, 1, 5, 3), "path method must be one of straight"),
     ("morph without a path", _message("/morph", 0.5), "no interpolation path yet"),
     ("note without audio", _message("/note", 60), "audio is off"),
     ("bad port", _message("/reply_to", 0), "/reply_to takes one UDP port"),

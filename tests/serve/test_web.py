@@ -76,7 +76,9 @@ def test_presets_map_paths_and_download(web: WebServer) -> None:
     assert state["preset"] == "random #5"
     assert state["map_xy"] == pytest.approx([points["points"][5]["x"], points["points"][5]["y"]], abs=1e-3)
     _, state, _ = call(web, "/api/path", {"start": "random #1", "end": 2, "steps": 5})
-    assert state["path"] == {"from": "random #1", "to": "random #2"}
+    assert state["path"] == {"from": "random #1", "to": "random #2", "method": "straight"}
+    _, state, _ = call(web, "/api/path", {"start": "random #1", "end": 2, "steps": 5, "method": "geodesic"})
+    assert state["path"]["method"] == "geodesic"
     _, state, _ = call(web, "/api/morph", {"t": 0.5})
     assert "@ 0.500" in state["preset"]
     status, preset, head = call(web, "/api/preset.json")
@@ -107,6 +109,8 @@ def test_a_dropped_sound_is_matched(web: WebServer, render_gm_note) -> None:
         ("/api/preset", {"key": None}, '"key" must be a preset index or name'),
         ("/api/preset", {"key": 999}, "out of range"),
         ("/api/morph", {"t": 0.5}, "no interpolation path yet"),
+        ("/api/path", {"start": 0, "end": 1, "method": "curvy"}, "unknown path method 'curvy'"),
+        ("/api/path", {"start": 0, "end": 1, "method": 2}, '"method" must be "straight" or "geodesic"'),
         ("/api/note", {"note": 60}, "audio is off"),
         ("/api/midi/learn", {"kind": "macro", "index": 0}, "MIDI is off"),
         ("/api/freeze", {"freeze": "yes"}, '"freeze" must be true or false'),

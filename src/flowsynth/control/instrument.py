@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from flowsynth.control.interpolate import InterpolationPath, latent_path_between
+from flowsynth.control.interpolate import PATH_METHODS, InterpolationPath, latent_path_between
 from flowsynth.control.macros import MacroSet, check_knob
 from flowsynth.control.map import PresetBank, PresetMap
 from flowsynth.control.semantic import SemanticKnobs
@@ -63,7 +63,8 @@ class Instrument:
         self._thread = threading.local()
         self._lock = threading.RLock()
         self._listeners: list[Listener] = []
-        self._path: tuple[Tensor, Tensor, str, str] | None = None
+        #: The interpolation path: its latents ``[steps, latent_size]`` (a polyline), ends' names, method.
+        self._path: tuple[Tensor, str, str, str] | None = None
         self.version = 0
         self._set(macros.decode({}), "centre")
 
@@ -142,7 +143,9 @@ class Instrument:
                     for i, k in enumerate(self.semantic.knobs)
                 ],
                 "map_xy": xy,
-                "path": None if self._path is None else {"from": self._path[2], "to": self._path[3]},
+                "path": None
+                if self._path is None
+                else {"from": self._path[1], "to": self._path[2], "method": self._path[3]},
             }
 
     def preset_json(self) -> dict[str, Any]:
@@ -238,27 +241,39 @@ class Instrument:
         self.prepare_thread()
         return self.set_latent(self.space.encode_audio(audio, sample_rate)[0], name)
 
-    def set_path(self, start: str | int, end: str | int, steps: int = 9) -> InterpolationPath:
-        """Defines the interpolation path between two presets of the bank; returns it sampled at ``steps``."""
+    def set_path(self, start: str | int, end: str | int, steps: int = 9, method: str = "straight") -> InterpolationPath:
+        """Defines the interpolation path between two presets of the bank; returns it sampled at ``steps``.
+
+        ``method`` is :data:`~flowsynth.control.interpolate.PATH_METHODS`' ``"straight"`` (at once) or
+        ``"geodesic"`` (bent where the model hears uneven change: a few seconds for the shipped models).
+        """
         if isinstance(steps, bool) or not isinstance(steps, int) or not 3 <= steps <= _MAX_PATH_STEPS:
             raise ValueError(f"steps must be an integer in [3, {_MAX_PATH_STEPS}], got {steps!r}")
+        if method not in PATH_METHODS:
+            raise ValueError(f"unknown path method {method!r}; choose from {', '.join(PATH_METHODS)}")
         bank = self._require_bank()
         rows = [bank.find(start), bank.find(end)]
         self.prepare_thread()
         z = self.space.to_latent(bank.params[rows])
+        path = latent_path_between(self.space, z[0], z[1], steps, method)
+        assert path.latents is not None
         with self._lock:
-            self._path = (z[0], z[1], bank.names[rows[0]], bank.names[rows[1]])
+            self._path = (path.latents, bank.names[rows[0]], bank.names[rows[1]], method)
             self._changed()
-        return latent_path_between(self.space, z[0], z[1], steps)
+        return path
 
     def morph(self, t: float) -> Tensor:
-        """Moves to position ``t`` in [0, 1] on the current path; returns the new parameters."""
+        """Moves to position ``t`` in [0, 1] on the current path (between its steps, along the straight
+        latent segment joining them); returns the new parameters."""
         t = (check_knob(2.0 * float(t) - 1.0, "path position (in [0, 1])") + 1.0) / 2.0
         with self._lock:
             if self._path is None:
                 raise ValueError("no interpolation path yet: define one between two presets first")
-            a, b, name_a, name_b = self._path
-            return self._set((1 - t) * a + t * b, f"{name_a} -> {name_b} @ {t:.3f}")
+            latents, name_a, name_b, _ = self._path
+            u = t * (len(latents) - 1)
+            i = min(int(u), len(latents) - 2)
+            z = latents[i] + (u - i) * (latents[i + 1] - latents[i])
+            return self._set(z, f"{name_a} -> {name_b} @ {t:.3f}")
 
     def subscribe(self, listener: Listener) -> None:
         """Calls ``listener(version)`` after every change."""

@@ -15,7 +15,8 @@ request (arguments)                   replies
 ``/match s``                          a sound file's path, matched (flowsynth.matching: candidates rendered
                                       and compared, about a second) -> ``/params``, ``/latent``, ``/knobs``
 ``/load_preset i|s``                  a bank preset by index or name -> ``/preset s``, ``/params``, ``/knobs``
-``/interpolate i|s i|s [i]``          a path between two presets (steps, default 9) -> ``/path/begin i``,
+``/interpolate i|s i|s [i [s]]``      a path between two presets (steps, default 9; ``straight``, the
+                                      default, or ``geodesic``: a few seconds) -> ``/path/begin i``,
                                       one ``/path/step i f...`` (params) per step, ``/path/end``
 ``/morph f``                          position in [0, 1] on that path -> ``/params``, ``/knobs``
 ``/freeze i``                         freeze mode on (1) or off (0) -> ``/freeze i``
@@ -45,6 +46,7 @@ from typing import Any, Protocol
 
 from flowsynth.audio import load_audio
 from flowsynth.control import Instrument
+from flowsynth.control.interpolate import PATH_METHODS
 
 __all__ = ["ADDRESS_SPACE_VERSION", "PREFIX", "NotePlayer", "OscServer"]
 
@@ -237,12 +239,16 @@ class OscServer:
         return [("/preset", [name]), *self._params_replies()]
 
     def _interpolate(self, args: list[Any], sender: tuple[str, int]) -> list[Reply]:
-        if len(args) not in (2, 3) or not all(isinstance(a, int | str) and not isinstance(a, bool) for a in args):
-            raise ValueError("/interpolate takes two presets (index or name) and optionally a number of steps")
-        steps = args[2] if len(args) == 3 else 9
+        usage = "/interpolate takes two presets (index or name), then optionally a number of steps and a path method"
+        if len(args) not in (2, 3, 4) or not all(isinstance(a, int | str) and not isinstance(a, bool) for a in args):
+            raise ValueError(usage)
+        steps = args[2] if len(args) >= 3 else 9
         if not isinstance(steps, int):
             raise ValueError("/interpolate: the number of steps must be an integer")
-        path = self.instrument.set_path(_short(args[0]), _short(args[1]), steps)
+        method = args[3] if len(args) == 4 else "straight"
+        if not isinstance(method, str):
+            raise ValueError(f"/interpolate: the path method must be one of {', '.join(PATH_METHODS)}")
+        path = self.instrument.set_path(_short(args[0]), _short(args[1]), steps, _short(method))
         rows = [("/path/step", [i, *map(float, row)]) for i, row in enumerate(path.params.tolist())]
         return [("/path/begin", [len(rows)]), *rows, ("/path/end", [])]
 

@@ -6,7 +6,8 @@ API (JSON bodies and replies; a mistake is answered ``400 {"error": "..."}``):
   and whether the server plays audio.
 * ``POST /api/macro {"index", "value"}``, ``POST /api/macros {"values": {"0": v, ...}}``,
   ``POST /api/semantic {"index", "value"}``, ``POST /api/freeze {"freeze"}``,
-  ``POST /api/preset {"key"}`` (index or name), ``POST /api/path {"start", "end", "steps"}``,
+  ``POST /api/preset {"key"}`` (index or name), ``POST /api/path {"start", "end", "steps", "method"}``
+  (``"straight"``, the default, or ``"geodesic"``),
   ``POST /api/morph {"t"}``, ``POST /api/match`` (a sound file, multipart field ``file``): each returns
   the new state.
 * ``POST /api/note {"note", "velocity"}`` / ``POST /api/note_off {"note"}``: play on the server's audio.
@@ -139,7 +140,11 @@ def create_app(
 
     @app.post("/api/path")
     def path(body: dict[str, Any]) -> dict[str, Any]:
-        instrument.set_path(body.get("start"), body.get("end"), _int(body | {"steps": body.get("steps", 9)}, "steps"))  # type: ignore[arg-type]
+        steps = _int(body | {"steps": body.get("steps", 9)}, "steps")
+        method = body.get("method", "straight")
+        if not isinstance(method, str):
+            raise ValueError('"method" must be "straight" or "geodesic"')
+        instrument.set_path(body.get("start"), body.get("end"), steps, method)  # type: ignore[arg-type]
         return state()
 
     @app.post("/api/morph")

@@ -169,7 +169,9 @@ function setupEvents() {
   $("map").addEventListener("mousemove", (e) => { const p = nearestPoint(e); $("map-hover").textContent = p ? p.name : ""; });
   $("path-set").addEventListener("click", () => {
     const key = (v) => (/^\d+$/.test(v.trim()) ? Number(v) : v.trim());
-    send("/api/path", { start: key($("path-start").value), end: key($("path-end").value), steps: 9 });
+    send("/api/path", {
+      start: key($("path-start").value), end: key($("path-end").value), steps: 9, method: $("path-method").value,
+    });
   });
   $("morph").addEventListener("input", () => send("/api/morph", { t: Number($("morph").value) }));
   $("server-note").addEventListener("click", () => api("/api/note", { note: 60, velocity: 100 }).catch(() => {}));
