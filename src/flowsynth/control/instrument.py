@@ -11,12 +11,12 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
 
-from flowsynth.control.interpolate import PATH_METHODS, InterpolationPath, latent_path_between
+from flowsynth.control.interpolate import InterpolationPath, latent_path_between
 from flowsynth.control.macros import MacroSet, check_knob
 from flowsynth.control.map import PresetBank, PresetMap
 from flowsynth.control.semantic import SemanticKnobs
@@ -28,6 +28,15 @@ __all__ = ["Instrument"]
 #: Called with the new state version after every change (from the thread that made the change).
 Listener = Callable[[int], None]
 _MAX_PATH_STEPS = 257
+
+
+class _Path(NamedTuple):
+    """The instrument's interpolation path: its latents ``[steps, latent_size]`` (a polyline), ends, method."""
+
+    latents: Tensor
+    start: str
+    end: str
+    method: str
 
 
 class Instrument:
@@ -63,8 +72,7 @@ class Instrument:
         self._thread = threading.local()
         self._lock = threading.RLock()
         self._listeners: list[Listener] = []
-        #: The interpolation path: its latents ``[steps, latent_size]`` (a polyline), ends' names, method.
-        self._path: tuple[Tensor, str, str, str] | None = None
+        self._path: _Path | None = None
         self.version = 0
         self._set(macros.decode({}), "centre")
 
@@ -145,7 +153,7 @@ class Instrument:
                 "map_xy": xy,
                 "path": None
                 if self._path is None
-                else {"from": self._path[1], "to": self._path[2], "method": self._path[3]},
+                else {"from": self._path.start, "to": self._path.end, "method": self._path.method},
             }
 
     def preset_json(self) -> dict[str, Any]:
@@ -249,8 +257,6 @@ class Instrument:
         """
         if isinstance(steps, bool) or not isinstance(steps, int) or not 3 <= steps <= _MAX_PATH_STEPS:
             raise ValueError(f"steps must be an integer in [3, {_MAX_PATH_STEPS}], got {steps!r}")
-        if method not in PATH_METHODS:
-            raise ValueError(f"unknown path method {method!r}; choose from {', '.join(PATH_METHODS)}")
         bank = self._require_bank()
         rows = [bank.find(start), bank.find(end)]
         self.prepare_thread()
@@ -258,7 +264,7 @@ class Instrument:
         path = latent_path_between(self.space, z[0], z[1], steps, method)
         assert path.latents is not None
         with self._lock:
-            self._path = (path.latents, bank.names[rows[0]], bank.names[rows[1]], method)
+            self._path = _Path(path.latents, bank.names[rows[0]], bank.names[rows[1]], method)
             self._changed()
         return path
 
@@ -269,11 +275,11 @@ class Instrument:
         with self._lock:
             if self._path is None:
                 raise ValueError("no interpolation path yet: define one between two presets first")
-            latents, name_a, name_b, _ = self._path
+            latents = self._path.latents
             u = t * (len(latents) - 1)
             i = min(int(u), len(latents) - 2)
             z = latents[i] + (u - i) * (latents[i + 1] - latents[i])
-            return self._set(z, f"{name_a} -> {name_b} @ {t:.3f}")
+            return self._set(z, f"{self._path.start} -> {self._path.end} @ {t:.3f}")
 
     def subscribe(self, listener: Listener) -> None:
         """Calls ``listener(version)`` after every change."""
