@@ -1,4 +1,4 @@
-"""Figures people would rather look at than read: spectrograms side by side."""
+"""Figures people would rather look at than read: spectrograms side by side, what a model hears per parameter."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from torch import Tensor
 
-__all__ = ["save_spectrograms"]
+__all__ = ["save_param_errors", "save_spectrograms"]
 
 
 def save_spectrograms(
@@ -47,6 +47,39 @@ def save_spectrograms(
         ax.axis("off")
     if title:
         figure.suptitle(title)
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp.png")
+    figure.savefig(tmp, dpi=100)
+    plt.close(figure)
+    tmp.replace(path)
+    return path
+
+
+def save_param_errors(path: str | os.PathLike[str], per_param: dict[str, dict], title: str = "") -> Path:
+    """Writes a PNG of each parameter's ``r2`` (an evaluation report's ``per_param``), best first.
+
+    A bar near 1 is a parameter the model infers from the sound; near or below 0, one it cannot tell
+    from always guessing the mean.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = sorted(((v["r2"], name) for name, v in per_param.items() if v.get("r2") is not None), reverse=True)
+    if not rows:
+        raise ValueError("no parameter varies over the evaluated sounds: nothing to plot")
+    figure, ax = plt.subplots(figsize=(6, 0.9 + 0.22 * len(rows)))
+    values = [max(r2, -0.2) for r2, _ in rows]
+    ax.barh(range(len(rows)), values, color=["tab:blue" if r2 >= 0.5 else "tab:gray" for r2, _ in rows])
+    ax.set_yticks(range(len(rows)), [name for _, name in rows], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlim(-0.2, 1.0)
+    ax.axvline(0.0, color="black", linewidth=0.8)
+    ax.set_xlabel("R² of the inferred parameter (1: exact, 0: no better than the mean)")
+    ax.set_title(title or "what the model hears, per parameter", fontsize=9)
     figure.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

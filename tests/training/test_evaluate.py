@@ -12,7 +12,7 @@ from flowsynth.cli.main import main
 from flowsynth.data import DatasetFile
 from flowsynth.features.metrics import AUDIO_METRICS, param_mae
 from flowsynth.models import load_model
-from flowsynth.training import METRICS, TrainConfig, evaluate_model, train
+from flowsynth.training import METRICS, TrainConfig, evaluate_model, per_param_errors, train
 
 from .conftest import SMALL_ARGS
 
@@ -31,7 +31,8 @@ def trained(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 def test_cli_report(trained: Path, tiny_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     report_path = tmp_path / "eval" / "report.json"
     args = ["evaluate", "--model", str(trained), "--data", str(tiny_dataset), "--json", str(report_path)]
-    assert main([*args, "--limit", "3", "--quiet"]) == 0
+    plot = tmp_path / "eval" / "params.png"
+    assert main([*args, "--limit", "3", "--quiet", "--per-param", "--plot", str(plot)]) == 0
     report = json.loads(report_path.read_text())
     assert report["test_set"] == {"data": str(tiny_dataset), "split": "test", "sounds": 3, "limit": 3}
     assert report["synth"] == "builtin" and report["num_params"] == 16 and report["seed"] == 3
@@ -43,6 +44,10 @@ def test_cli_report(trained: Path, tiny_dataset: Path, tmp_path: Path, capsys: p
         assert value["ci95_low"] <= value["mean"] <= value["ci95_high"]
     out = capsys.readouterr().out
     assert "synth builtin, 16 parameters, dataset seed 3" in out and "mfcc_l1" in out
+    learned = load_model(trained).meta["synth"]["learned"]
+    assert list(report["per_param"]) == list(learned)
+    assert all(name in out for name in learned), "--per-param prints every parameter"
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_parameter_metrics_match_inference(trained: Path, tiny_dataset: Path) -> None:
@@ -68,6 +73,19 @@ def test_perfect_estimates_score_zero(tiny_dataset: Path) -> None:
     report = evaluate_model(Oracle(), dataset, progress=False)  # type: ignore[arg-type]
     for name in METRICS:
         assert report["metrics"][name]["mean"] == pytest.approx(0.0, abs=1e-6), name
+    assert {v["r2"] for v in report["per_param"].values()} == {1.0}
+
+
+def test_per_param_errors_against_guessing_the_mean() -> None:
+    truth = torch.rand(200, 3, generator=torch.Generator().manual_seed(0))
+    estimate = torch.stack([truth[:, 0], truth[:, 1].mean().expand(200), 1.0 - truth[:, 2]], dim=1)
+    errors = per_param_errors(["exact", "mean", "mirrored"], truth, estimate)
+    assert errors["exact"]["r2"] == 1.0 and errors["exact"]["mse"] == 0.0
+    assert errors["mean"]["r2"] == pytest.approx(0.0, abs=1e-4)
+    assert errors["mean"]["mse"] == pytest.approx(errors["mean"]["chance_mse"], rel=1e-4)
+    assert errors["mirrored"]["r2"] < -1.0, "an anti-correlated guess is worse than the mean"
+    with pytest.raises(ValueError, match="3 names"):
+        per_param_errors(["a", "b", "c"], truth[:, :2], estimate[:, :2])
 
 
 def test_damaged_checkpoint_is_one_line(tiny_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -38,6 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--limit", type=int, help="evaluate only the first N sounds of the split")
     evaluate.add_argument("--batch-size", type=int, default=16, help="sounds rendered at once")
     evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
+    evaluate.add_argument("--per-param", action="store_true", help="print each parameter's error and R², best first")
+    evaluate.add_argument("--plot", type=Path, help="write a PNG of each parameter's R² (what the model hears)")
     evaluate.set_defaults(func=run_evaluate)
 
 
@@ -120,8 +122,26 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2) + "\n")
+    if args.plot:
+        from flowsynth.plots import save_param_errors
+
+        test = report["test_set"]
+        title = f"{report['model']['name']} on {test['data']} ({test['split']}, {test['sounds']} sounds)"
+        save_param_errors(args.plot, report["per_param"], title)
     print(_format(report))
+    if args.per_param:
+        print(_format_params(report["per_param"]))
     return 0
+
+
+def _format_params(per_param: dict) -> str:
+    lines = [f"{'parameter':<20} {'R²':>7} {'MSE':>8} {'chance':>8}"]
+    order = sorted(per_param, key=lambda name: 999.0 if per_param[name]["r2"] is None else -per_param[name]["r2"])
+    for name in order:
+        v = per_param[name]
+        r2 = "-" if v["r2"] is None else f"{v['r2']:.3f}"
+        lines.append(f"{name:<20} {r2:>7} {v['mse']:>8.4f} {v['chance_mse']:>8.4f}")
+    return "\n".join(lines)
 
 
 def _format(report: dict) -> str:

@@ -7,6 +7,11 @@ MFCC-L1, MR-STFT, mel-SC, mel-MSE) is computed between target and estimate, plus
 MAE and MSE, each with its mean and 95% confidence interval. As a check that the re-rendered
 targets are the dataset's sounds, ``feature_check_max_abs`` is the largest difference between the
 stored log-mel and the target's.
+
+``per_param`` says which parameters the model hears: for each learned parameter its MSE and MAE (normalized
+units) and ``r2 = 1 - mse / chance_mse``, where ``chance_mse`` is the variance of the true values over the
+evaluated sounds (what always guessing their mean would score): 1 for a parameter inferred exactly, 0 or
+less for one the model cannot tell from the sound.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from flowsynth.features.logmel import log_mel
 from flowsynth.features.metrics import AUDIO_METRICS, audio_metrics, mean_ci, param_mae, param_mse
 from flowsynth.models import ParamModel
 
-__all__ = ["METRICS", "evaluate_model"]
+__all__ = ["METRICS", "evaluate_model", "per_param_errors"]
 
 #: Names of the reported metrics, in order.
 METRICS = (*AUDIO_METRICS, "param_mae", "param_mse")
@@ -80,6 +85,7 @@ def evaluate_model(
     start = time.perf_counter()
     per_item: dict[str, list[Tensor]] = {name: [] for name in METRICS}
     failed, feature_error = 0, 0.0
+    truths, estimates = [], []
     for first in tqdm(range(0, len(params), batch_size), desc=f"evaluating on {split}", disable=not progress):
         batch = slice(first, first + batch_size)
         truth = params[batch]
@@ -88,6 +94,8 @@ def evaluate_model(
         feature_error = max(feature_error, float((log_mel(target, config.sample_rate) - features[batch]).abs().max()))
         ok = torch.isfinite(rendered).all(dim=1) & torch.isfinite(target).all(dim=1)
         failed += int((~ok).sum())
+        truths.append(truth[ok].double())
+        estimates.append(estimate[ok].double())
         if not ok.any():
             continue
         values = audio_metrics(target[ok], rendered[ok], config.sample_rate)
@@ -108,8 +116,31 @@ def evaluate_model(
         "failed_renders": failed,
         "feature_check_max_abs": feature_error,
         "metrics": metrics,
+        "per_param": per_param_errors([p.name for p in synth.learned_params], torch.cat(truths), torch.cat(estimates)),
         "eval_time_s": time.perf_counter() - start,
     }
+
+
+def per_param_errors(names: list[str], truth: Tensor, estimate: Tensor) -> dict[str, dict[str, float | None]]:
+    """MSE, MAE, chance MSE (the variance of ``truth``) and ``r2`` per parameter of ``[n, d]`` estimates.
+
+    ``r2`` is None where the true values do not vary (no guess can be told from the mean).
+
+    >>> errors = per_param_errors(["a", "b"], torch.tensor([[0.0, 0.5], [1.0, 0.5]]), torch.tensor([[0.0, 0.4], [1.0, 0.6]]))
+    >>> errors["a"]["r2"], errors["b"]["r2"]
+    (1.0, None)
+    """
+    if truth.shape != estimate.shape or truth.shape[1] != len(names):
+        raise ValueError(f"{len(names)} names for truth {list(truth.shape)} and estimate {list(estimate.shape)}")
+    error = estimate.double() - truth.double()
+    mse, mae = error.square().mean(0), error.abs().mean(0)
+    chance = truth.double().var(0, correction=0)
+    report: dict[str, dict[str, float | None]] = {}
+    for i, name in enumerate(names):
+        r2 = None if chance[i] < 1e-12 else round(1.0 - float(mse[i] / chance[i]), 4)
+        report[name] = {"mse": round(float(mse[i]), 6), "mae": round(float(mae[i]), 6),
+                        "chance_mse": round(float(chance[i]), 6), "r2": r2}  # fmt: skip
+    return report
 
 
 def _model_facts(model: ParamModel) -> dict[str, Any]:
