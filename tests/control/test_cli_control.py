@@ -106,3 +106,10 @@ def test_without_model_the_shipped_one_is_used_or_the_error_says_how(tmp_path: P
     else:
         assert control._model(args) == shipped
     assert control._model(argparse.Namespace(model=tmp_path / "m.pt")) == tmp_path / "m.pt"
+
+
+def test_interpolate_refuses_too_few_steps_before_loading_anything(tmp_path: Path, capsys) -> None:
+    missing = tmp_path / "no-model.pt"
+    assert run("interpolate", "0", "1", "--model", str(missing), "--steps", "2", "--out", str(tmp_path / "o")) == 2
+    assert "--steps must be at least 3" in capsys.readouterr().out, "checked before the missing model is opened"
+    assert not (tmp_path / "o").exists()

@@ -209,6 +209,8 @@ def run_interpolate(args: argparse.Namespace) -> int:
     from flowsynth.control import compare_paths
     from flowsynth.control.interpolate import save_comparison_plot
 
+    if args.steps < 3:
+        raise ValueError(f"--steps must be at least 3 (both ends and one step between), got {args.steps}")
     instrument = _instrument(args)
     space = instrument.space
     (params_a, name_a), (params_b, name_b) = instrument.resolve(args.start), instrument.resolve(args.end)

@@ -122,15 +122,15 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2) + "\n")
+    print(_format(report))
+    if args.per_param:
+        print(_format_params(report["per_param"]))
     if args.plot:
         from flowsynth.plots import save_param_errors
 
         test = report["test_set"]
         title = f"{report['model']['name']} on {test['data']} ({test['split']}, {test['sounds']} sounds)"
-        save_param_errors(args.plot, report["per_param"], title)
-    print(_format(report))
-    if args.per_param:
-        print(_format_params(report["per_param"]))
+        print(f"{save_param_errors(args.plot, report['per_param'], title)}: R² per parameter")
     return 0
 
 
