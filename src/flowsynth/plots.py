@@ -3,12 +3,37 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from torch import Tensor
 
-__all__ = ["save_param_errors", "save_spectrograms"]
+__all__ = ["save_figure", "save_param_errors", "save_spectrograms"]
+
+
+def save_figure(figure: Any, path: str | os.PathLike[str], dpi: int = 100) -> Path:
+    """Writes a matplotlib figure as a PNG atomically (a temporary file in the same folder, then a
+    rename), creating the folder, and closes the figure; returns the path."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+        os.close(handle)
+        try:
+            figure.savefig(name, format="png", dpi=dpi)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(name, 0o666 & ~umask)
+            os.replace(name, path)
+        finally:
+            Path(name).unlink(missing_ok=True)
+    finally:
+        plt.close(figure)
+    return path
 
 
 def save_spectrograms(
@@ -48,13 +73,7 @@ def save_spectrograms(
     if title:
         figure.suptitle(title)
     figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.png")
-    figure.savefig(tmp, dpi=100)
-    plt.close(figure)
-    tmp.replace(path)
-    return path
+    return save_figure(figure, path)
 
 
 def save_param_errors(path: str | os.PathLike[str], per_param: dict[str, dict], title: str = "") -> Path:
@@ -81,10 +100,4 @@ def save_param_errors(path: str | os.PathLike[str], per_param: dict[str, dict], 
     ax.set_xlabel("R² of the inferred parameter (1: exact, 0: no better than the mean)")
     ax.set_title(title or "what the model hears, per parameter", fontsize=9)
     figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.png")
-    figure.savefig(tmp, dpi=100)
-    plt.close(figure)
-    tmp.replace(path)
-    return path
+    return save_figure(figure, path)

@@ -198,6 +198,8 @@ def save_comparison_plot(path: str | os.PathLike[str], report: dict, title: str 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from flowsynth.plots import save_figure
+
     names = report["descriptors"]
     columns = 4
     rows = -(-len(names) // columns)
@@ -214,10 +216,4 @@ def save_comparison_plot(path: str | os.PathLike[str], report: dict, title: str 
         ax.axis("off")
     figure.suptitle(title or f"latent path smoother on {report['smoother_on']} of {len(names)} descriptors")
     figure.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp.png")
-    figure.savefig(tmp, dpi=100)
-    plt.close(figure)
-    os.replace(tmp, out)
-    return out
+    return save_figure(figure, path)

@@ -126,6 +126,8 @@ class PresetMap:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
+        from flowsynth.plots import save_figure
+
         figure, ax = plt.subplots(figsize=(8, 6.5))
         xy = self.xy.numpy()
         colours = self._colours(color_by)
@@ -139,13 +141,7 @@ class PresetMap:
         ax.set_ylabel(f"latent PC 2 ({100 * self.explained[1]:.0f}% of the variance)")
         ax.set_title(title or f"{len(self.bank)} presets")
         figure.tight_layout()
-        out = Path(path)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".tmp.png")
-        figure.savefig(tmp, dpi=110)
-        plt.close(figure)
-        os.replace(tmp, out)
-        return out
+        return save_figure(figure, path, dpi=110)
 
     def _colours(self, color_by: str) -> np.ndarray | None:
         if not self.bank.descriptors:

@@ -11,6 +11,7 @@ import numpy as np
 
 from flowsynth.impact._io import atomic_path, publish
 from flowsynth.impact.descriptors import DESCRIPTORS, DescriptorConfig
+from flowsynth.plots import save_figure
 
 __all__ = ["curves_table", "curves_to_json", "listening_page", "plot_curves"]
 
@@ -57,14 +58,7 @@ def plot_curves(curves: np.ndarray, config: DescriptorConfig, path: str | Path, 
     axes[-1].set_xlabel("time (s)")
     figure.suptitle(title or "impact descriptors")
     figure.tight_layout()
-    temporary, final = atomic_path(Path(path))
-    try:
-        figure.savefig(temporary, format="png", dpi=90)
-        publish(temporary, final)
-    finally:
-        plt.close(figure)
-        temporary.unlink(missing_ok=True)
-    return final
+    return save_figure(figure, path, dpi=90)
 
 
 def listening_page(path: str | Path, title: str, sections: Sequence[tuple[str, Sequence[tuple[str, str]]]]) -> Path:
