@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 import socket
 import struct
+import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from flowsynth.control import Instrument
+from flowsynth.control import instrument as instrument_module
 from flowsynth.serve.osc import PREFIX, OscServer
 
 
@@ -51,6 +53,7 @@ class Client:
 
 @pytest.fixture
 def served(instrument: Instrument) -> Iterator[tuple[OscServer, Client]]:
+    instrument.torch_threads = 1  # the server's threads too
     server = OscServer(instrument, port=0).start()
     client = Client(server.port)
     try:
@@ -106,6 +109,84 @@ def test_a_recorded_sound_is_encoded_or_matched(
     assert len(z) == 16 and p == pytest.approx(instrument.params.tolist(), abs=1e-6)
 
 
+class Held(NamedTuple):
+    """Events around a geodesic path's computation: one has begun, and it may go on."""
+
+    begun: threading.Event
+    release: threading.Event
+
+
+@pytest.fixture
+def held_geodesics(monkeypatch: pytest.MonkeyPatch) -> Held:
+    """Geodesic paths are computed only once ``release`` is set (or after 10 s)."""
+    held, compute = Held(threading.Event(), threading.Event()), instrument_module.latent_path_between
+
+    def wait_then_compute(space: Any, z_a: Any, z_b: Any, steps: int = 9, method: str = "straight") -> Any:
+        if method == "geodesic":
+            held.begun.set()
+            held.release.wait(timeout=10.0)
+        return compute(space, z_a, z_b, steps, method)
+
+    monkeypatch.setattr(instrument_module, "latent_path_between", wait_then_compute)
+    return held
+
+
+def _kinds(replies: list[tuple[str, list[Any]]]) -> list[str]:
+    return [address for address, _ in replies]
+
+
+PATH_OF_5 = ["/path/begin", *["/path/step"] * 5, "/path/end"]
+
+
+def test_other_messages_are_answered_while_a_path_is_computed(
+    served: tuple[OscServer, Client], instrument: Instrument, held_geodesics: Held
+) -> None:
+    _, client = served
+    straight = client.ask("/interpolate", 0, 1, 5, count=7)
+    client.send("/interpolate", 2, 3, 5, "geodesic")
+    client.send("/ping")
+    client.send("/macro", 0, 0.5)  # the instrument's lock is free while the path is computed
+    client.send("/morph", 1.0)  # on the straight path still
+    early = client.replies(5)
+    assert instrument.state()["path"]["method"] == "straight"
+    held_geodesics.release.set()
+    replies = early + client.replies(7)
+    assert _kinds(replies) == ["/pong", "/params", "/knobs", "/params", "/knobs", *PATH_OF_5]
+    assert replies[3][1] == pytest.approx(straight[5][1][1:], abs=1e-5)
+    assert instrument.state()["path"] == {"from": "random #2", "to": "random #3", "method": "geodesic"}
+
+
+def test_slow_requests_are_answered_in_order_and_a_failing_one_with_an_error(
+    served: tuple[OscServer, Client], instrument: Instrument, held_geodesics: Held
+) -> None:
+    server, client = served
+    client.send("/interpolate", 0, 1, 5, "geodesic")
+    client.send("/interpolate", 0, "nowhere", 5, "geodesic")
+    client.send("/interpolate", 1, 0, 5)  # straight, but after the geodesic ones
+    ((error, (_, reason)),) = client.ask("/morph", 0.5)
+    assert error == "/error" and "no interpolation path yet" in reason
+    held_geodesics.release.set()
+    replies = client.replies(7 + 1 + 7)
+    assert _kinds(replies) == [*PATH_OF_5, "/error", *PATH_OF_5]
+    assert replies[7][1][0] == PREFIX + "/interpolate" and "no preset named 'nowhere'" in replies[7][1][1]
+    assert instrument.state()["path"] == {"from": "random #1", "to": "random #0", "method": "straight"}
+    assert client.ask("/ping") == [("/pong", ["1"])] and server.errors == 2
+
+
+def test_stop_drops_the_waiting_slow_requests(instrument: Instrument, held_geodesics: Held) -> None:
+    server = OscServer(instrument, port=0).start()
+    client = Client(server.port)
+    with client.sock:
+        client.send("/interpolate", 0, 1, 5, "geodesic")
+        client.send("/interpolate", 2, 3, 5, "geodesic")
+        assert client.ask("/ping") == [("/pong", ["1"])]
+        assert held_geodesics.begun.wait(timeout=10.0)  # the first one runs, the second waits
+        held_geodesics.release.set()
+        server.stop()
+    assert not server._worker.is_alive() and not server._thread.is_alive()
+    assert instrument.state()["path"]["to"] == "random #1"
+
+
 def test_replies_go_where_reply_to_says(served: tuple[OscServer, Client]) -> None:
     _, client = served
     listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -152,6 +233,7 @@ HOSTILE: list[tuple[str, bytes, str]] = [
     ("no such preset", _message("/load_preset", "x" * 10000), "no preset named"),
     ("huge path", _message("/interpolate", 0, 1, 100000), "steps must be an integer in [3, 257]"),
     ("unknown path method", _message("/interpolate", 0, 1, 5, "curvy"), "unknown path method 'curvy'"),
+    ("geodesic to no preset", _message("/interpolate", 0, "nowhere", 5, "geodesic"), "no preset named 'nowhere'"),
     ("path method not a name", _message("/interpolate", 0, 1, 5, 3), "path method must be one of straight"),
     ("morph without a path", _message("/morph", 0.5), "no interpolation path yet"),
     ("note without audio", _message("/note", 60), "audio is off"),

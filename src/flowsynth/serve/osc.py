@@ -10,14 +10,16 @@ request (arguments)                   replies
 ``/macro i f``                        one macro knob -> ``/params``, ``/knobs``
 ``/semantic i f``                     one semantic knob -> ``/params``, ``/knobs``
 ``/latent f...``                      the whole latent -> ``/params``, ``/knobs``
-``/encode s``                         a sound file's path, encoded by the model (its posterior mean, fast)
-                                      -> ``/params``, ``/latent``, ``/knobs``
+``/encode s``                         a sound file's path, encoded by the model (its posterior mean; slow
+                                      request) -> ``/params``, ``/latent``, ``/knobs``
 ``/match s``                          a sound file's path, matched (flowsynth.matching: candidates rendered
-                                      and compared, about a second) -> ``/params``, ``/latent``, ``/knobs``
+                                      and compared, about a second; slow request) -> ``/params``,
+                                      ``/latent``, ``/knobs``
 ``/load_preset i|s``                  a bank preset by index or name -> ``/preset s``, ``/params``, ``/knobs``
 ``/interpolate i|s i|s [i [s]]``      a path between two presets (steps, default 9; ``straight``, the
-                                      default, or ``geodesic``: a few seconds) -> ``/path/begin i``,
-                                      one ``/path/step i f...`` (params) per step, ``/path/end``
+                                      default, or ``geodesic``: a few seconds, slow request) ->
+                                      ``/path/begin i``, one ``/path/step i f...`` (params) per step,
+                                      ``/path/end``
 ``/morph f``                          position in [0, 1] on that path -> ``/params``, ``/knobs``
 ``/freeze i``                         freeze mode on (1) or off (0) -> ``/freeze i``
 ``/note i [i]``                       play a note (velocity) when audio is on -> nothing
@@ -32,15 +34,23 @@ request (arguments)                   replies
 arguments, a value out of range, a missing file, an undecodable packet) is answered with
 ``/error s s`` (the request's address, or ``""``, and the reason) and the server goes on. Bundles are
 run at once, whatever their time tag.
+
+Slow requests (``/encode``, ``/match``, a geodesic ``/interpolate``) run one at a time, in order of
+arrival, on a worker thread: their replies (or ``/error``) are sent when each is done, while every other
+request is answered at once. Until a new path is done, ``/morph`` moves on the previous one. A straight
+``/interpolate`` waits its turn behind slow requests (paths are set in the order they were asked for) and
+is answered at once otherwise. At most :data:`MAX_WAITING` slow requests wait; one more gets ``/error``.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import queue
 import socket
 import threading
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -55,8 +65,12 @@ PREFIX = f"/flowsynth/v{ADDRESS_SPACE_VERSION}"
 #: Largest number of arguments a request may carry.
 MAX_ARGS = 512
 MAX_STRING = 4096
+#: Largest number of slow requests waiting for the worker (not counting the one it runs).
+MAX_WAITING = 16
 
 Reply = tuple[str, list[Any]]
+#: A slow request: its address, the work that makes its replies, and its sender.
+Job = tuple[str, Callable[[], list[Reply]], tuple[str, int]]
 
 
 class NotePlayer(Protocol):
@@ -89,6 +103,8 @@ class OscServer:
         self._reply_ports: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="flowsynth-osc", daemon=True)
+        self._jobs: queue.Queue[Job] = queue.Queue(MAX_WAITING)
+        self._worker = threading.Thread(target=self._work, name="flowsynth-osc-slow", daemon=True)
         self._handlers: dict[str, Callable[[list[Any], tuple[str, int]], list[Reply]]] = {
             "/decode": self._decode,
             "/macro": self._macro,
@@ -109,12 +125,15 @@ class OscServer:
 
     def start(self) -> OscServer:
         self._thread.start()
+        self._worker.start()
         return self
 
     def stop(self) -> None:
+        """Stops serving: slow requests still waiting are dropped, the one running has 5 s to finish."""
         self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5.0)
+        for thread in (self._thread, self._worker):
+            if thread.is_alive():
+                thread.join(timeout=5.0)
         self.socket.close()
 
     def __enter__(self) -> OscServer:
@@ -138,6 +157,19 @@ class OscServer:
                 continue
             self.handle_packet(data, sender)
 
+    def _work(self) -> None:
+        self.instrument.prepare_thread()
+        while not self._stop.is_set():
+            try:
+                address, work, sender = self._jobs.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            try:
+                if not self._stop.is_set():
+                    self._answer(address, work, sender)
+            finally:
+                self._jobs.task_done()
+
     def handle_packet(self, data: bytes, sender: tuple[str, int]) -> None:
         """Runs every message of one packet and sends the replies; never raises."""
         from pythonosc.osc_packet import OscPacket
@@ -148,16 +180,21 @@ class OscServer:
             self._send_error("", f"undecodable OSC packet ({type(error).__name__}: {str(error)[:200]})", sender)
             return
         for message in messages:
-            try:
-                replies = self.handle(message.address, list(message.params), sender)
-            except Exception as error:  # a failing request is answered, never fatal
-                self._send_error(message.address, _reason(error), sender)
-                continue
-            for address, args in replies:
-                self._send(address, args, sender)
+            self._answer(message.address, partial(self.handle, message.address, list(message.params), sender), sender)
+
+    def _answer(self, address: str, work: Callable[[], list[Reply]], sender: tuple[str, int]) -> None:
+        """Sends the replies of ``work()``, or ``/error`` if it raises; never raises."""
+        try:
+            replies = work()
+        except Exception as error:  # a failing request is answered, never fatal
+            self._send_error(address, _reason(error), sender)
+            return
+        for reply, args in replies:
+            self._send(reply, args, sender)
 
     def handle(self, address: str, args: list[Any], sender: tuple[str, int] = ("127.0.0.1", 0)) -> list[Reply]:
-        """The replies to one request (raises ``ValueError`` for a bad one)."""
+        """The replies to one request (raises ``ValueError`` for a bad one); a slow request is queued for
+        the worker, which sends its replies when it is done, and has none here."""
         if not address.startswith(PREFIX + "/"):
             raise ValueError(f"unknown address {address[:200]!r}: addresses start with {PREFIX}/ (try {PREFIX}/ping)")
         handler = self._handlers.get(address[len(PREFIX) :])
@@ -168,6 +205,16 @@ class OscServer:
         if len(args) > MAX_ARGS:
             raise ValueError(f"too many arguments ({len(args)}); at most {MAX_ARGS}")
         return handler(args, sender)
+
+    def _later(self, address: str, work: Callable[[], list[Reply]], sender: tuple[str, int]) -> list[Reply]:
+        """Queues a slow request for the worker; no replies now."""
+        try:
+            self._jobs.put_nowait((PREFIX + address, work, sender))
+        except queue.Full:
+            raise ValueError(
+                f"{address}: {MAX_WAITING} slow requests are already waiting; send it again when they are answered"
+            ) from None
+        return []
 
     # -- replies ------------------------------------------------------------------------------
 
@@ -219,13 +266,18 @@ class OscServer:
         return self._params_replies()
 
     def _encode(self, args: list[Any], sender: tuple[str, int]) -> list[Reply]:
-        path = _file(args, "/encode")
+        return self._later("/encode", partial(self._encoded, _file(args, "/encode")), sender)
+
+    def _encoded(self, path: Path) -> list[Reply]:
         audio = load_audio(path, self.instrument.space.sample_rate)
         self.instrument.encode_sound(audio, self.instrument.space.sample_rate, path.stem)
         return self._sound_replies()
 
     def _match(self, args: list[Any], sender: tuple[str, int]) -> list[Reply]:
-        self.instrument.match_sound(_file(args, "/match"))
+        return self._later("/match", partial(self._matched, _file(args, "/match")), sender)
+
+    def _matched(self, path: Path) -> list[Reply]:
+        self.instrument.match_sound(path)
         return self._sound_replies()
 
     def _sound_replies(self) -> list[Reply]:
@@ -248,7 +300,13 @@ class OscServer:
         method = args[3] if len(args) == 4 else "straight"
         if not isinstance(method, str):
             raise ValueError(f"/interpolate: the path method must be one of {', '.join(PATH_METHODS)}")
-        path = self.instrument.set_path(_short(args[0]), _short(args[1]), steps, _short(method))
+        work = partial(self._path_replies, _short(args[0]), _short(args[1]), steps, _short(method))
+        if method == "geodesic" or self._jobs.unfinished_tasks:  # paths are set in the order asked for
+            return self._later("/interpolate", work, sender)
+        return work()
+
+    def _path_replies(self, start: str | int, end: str | int, steps: int, method: str) -> list[Reply]:
+        path = self.instrument.set_path(start, end, steps, method)
         rows = [("/path/step", [i, *map(float, row)]) for i, row in enumerate(path.params.tolist())]
         return [("/path/begin", [len(rows)]), *rows, ("/path/end", [])]
 
