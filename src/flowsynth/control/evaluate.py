@@ -42,8 +42,8 @@ def _ci(values: list[float]) -> dict[str, float]:
 def evaluate_controls(
     space: SoundSpace,
     data: str | os.PathLike[str],
-    anchors: int = 10,
-    pairs: int = 10,
+    anchors: int = 30,
+    pairs: int = 30,
     steps: int = 9,
     analysis: AnalysisConfig | None = None,
     seed: int = 0,
@@ -138,8 +138,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True, help="JSON report")
-    parser.add_argument("--anchors", type=int, default=10, help="held-out presets the semantic knobs are swept around")
-    parser.add_argument("--pairs", type=int, default=10, help="pairs of held-out presets interpolated")
+    parser.add_argument("--anchors", type=int, default=30, help="held-out presets the semantic knobs are swept around")
+    parser.add_argument("--pairs", type=int, default=30, help="pairs of held-out presets interpolated")
     parser.add_argument("--macro-anchors", type=int, default=6, help="sounds each latent dimension is swept around")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
