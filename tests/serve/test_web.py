@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 import urllib.error
 import urllib.request
 import uuid
@@ -127,3 +128,32 @@ def test_a_file_that_is_not_a_sound_is_refused(web: WebServer, tmp_path: Path) -
     data, headers = _multipart(fake)
     status, reply, _ = call(web, "/api/match", data=data, headers=headers)
     assert status == 400 and "notes.wav" in reply["error"]
+
+
+def test_the_page_answers_while_a_sound_is_matched(instrument: Instrument, render_gm_note) -> None:
+    """Matching runs beside the event loop: the state and the knobs answer before it ends."""
+    started, release = threading.Event(), threading.Event()
+
+    def slow_matcher(path: Path) -> None:
+        started.set()
+        assert release.wait(30.0), "the test never let the match end"
+        instrument.load_preset(1)
+
+    server = WebServer(create_app(instrument, matcher=slow_matcher), port=0).start()
+    try:
+        data, headers = _multipart(render_gm_note(16))
+        matched: list[Any] = []
+        dropping = threading.Thread(
+            target=lambda: matched.append(call(server, "/api/match", data=data, headers=headers))
+        )
+        dropping.start()
+        assert started.wait(30.0)
+        status, state, _ = call(server, "/api/macro", {"index": 0, "value": 0.5})
+        assert status == 200 and state["macros"][0]["value"] == pytest.approx(0.5)
+        assert not matched, "the knob moved while the match was still running"
+        release.set()
+        dropping.join(30.0)
+        assert matched and matched[0][0] == 200
+    finally:
+        release.set()
+        server.stop()

@@ -81,6 +81,7 @@ def create_app(
     from fastapi import FastAPI, Request, UploadFile
     from fastapi.responses import FileResponse, JSONResponse, Response
     from fastapi.staticfiles import StaticFiles
+    from starlette.concurrency import run_in_threadpool
 
     app = FastAPI(title="flowsynth", docs_url=None, redoc_url=None)
     static = Path(str(resources.files("flowsynth.serve") / "static"))
@@ -161,7 +162,7 @@ def create_app(
         with tempfile.TemporaryDirectory() as folder:
             saved = Path(folder) / f"{Path(file.filename or 'sound').stem[:80] or 'sound'}{suffix}"
             saved.write_bytes(data)
-            _match(instrument, saved, matcher)
+            await run_in_threadpool(_match, instrument, saved, matcher)  # matching takes a second: others go on
         return state()
 
     @app.post("/api/note")
