@@ -45,6 +45,12 @@ def test_macro_renders_the_knob_setting(common: list[str], tmp_path: Path, capsy
     assert len(data["normalized"]) == 16 and len(data["latent"]) == 16
 
 
+def test_a_flow_dis_model_can_have_measured_semantic_knobs(common: list[str], capsys) -> None:
+    assert run("macro", *common, "--semantic-knobs", "measured", "--list") == 0
+    text = capsys.readouterr().out
+    assert "semantic 0: dark / bright (measured, centroid_hz)" in text and "(flow_dis" not in text
+
+
 def test_macro_from_a_preset_keeps_its_other_knobs(common: list[str], tmp_path: Path) -> None:
     one, two = tmp_path / "one.json", tmp_path / "two.json"
     assert run("macro", *common, "--preset", "2", "--preset-out", str(one)) == 0

@@ -31,6 +31,15 @@ def test_flow_dis_knobs_are_its_semantic_coordinates(dis_space: SoundSpace, refe
     assert torch.allclose(knobs.values(moved)[:, 0], torch.full((3,), 0.6), atol=1e-4)
 
 
+def test_a_flow_dis_model_can_use_measured_knobs(dis_space: SoundSpace, reference: torch.Tensor) -> None:
+    descriptors = dis_space.describe(dis_space.to_params(reference))
+    knobs = fit_semantic_knobs(dis_space, reference, descriptors, source="measured")
+    assert knobs.knobs and all(k.kind == "measured" for k in knobs.knobs)
+    assert len(knobs.knobs) > len(dis_space.model.pairs), "one measured knob per descriptor pair"
+    with pytest.raises(ValueError, match="unknown semantic knob source 'learned'"):
+        fit_semantic_knobs(dis_space, reference, descriptors, source="learned")
+
+
 def test_measured_knobs_move_along_one_unit_direction(measured: SemanticKnobs, reference: torch.Tensor) -> None:
     assert [(k.low, k.high) for k in measured.knobs] == list(DESCRIPTOR_TAGS)
     knob = measured.knobs[0]

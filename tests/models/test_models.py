@@ -201,6 +201,25 @@ def test_disentangling_loss_uses_only_tagged_sounds() -> None:
         model.loss(features(), torch.rand(BATCH, NUM_PARAMS), LossWeights(), torch.zeros(BATCH, 3))
 
 
+def test_disentangling_learns_where_presets_are_placed_too() -> None:
+    """The disentangling term averages the encoder's latents and the presets' (exact inverse) latents."""
+    model = small_model("flow_dis").eval()
+    params = torch.rand(BATCH, NUM_PARAMS)
+    tags = torch.tensor([[1, -1], [0, 1], [-1, 0], [0, 0]])
+    center = torch.randn(BATCH, NUM_PARAMS)
+    both = model._extra_loss(center, params, tags, LossWeights())["dis"]
+    expected = 0.5 * (
+        model.disentangling_loss(center, tags) + model.disentangling_loss(model.params_to_latent(params), tags)
+    )
+    assert torch.allclose(both, expected)
+    model.dis_on_presets = False
+    assert torch.allclose(
+        model._extra_loss(center, params, tags, LossWeights())["dis"], model.disentangling_loss(center, tags)
+    )
+    assert not torch.allclose(both, model.disentangling_loss(center, tags))
+    assert "dis_on_presets" in model.config
+
+
 def test_no_dropout_stands_in_for_an_activation() -> None:
     """Every dropout layer follows an activation (the original code replaced activations by dropout)."""
     for name in NINE:

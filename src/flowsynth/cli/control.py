@@ -21,6 +21,12 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-cache", action="store_true", help="measure the knobs again, keep nothing")
     parser.add_argument("--seed", type=int, default=0, help="seed of the anchors, the bank subset and the noise")
     parser.add_argument("--threads", type=int, help="torch CPU threads (serve: 1 by default)")
+    parser.add_argument(
+        "--semantic-knobs",
+        choices=("auto", "measured"),
+        default="auto",
+        help="semantic knobs: a flow_dis model's own, else measured (auto), or measured for every model",
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -132,7 +138,10 @@ def _instrument(args: argparse.Namespace, bank_limit: int = 2000):
         raise ValueError("give --data or --presets, not both")
     analysis = AnalysisConfig(args.anchors, args.sweep_steps, args.visible, seed=args.seed)
     data = str(args.data) if args.data else None
-    setup = ControlSetup(data=data, presets=args.presets, bank_limit=bank_limit, analysis=analysis, seed=args.seed)
+    setup = ControlSetup(
+        data=data, presets=args.presets, bank_limit=bank_limit, analysis=analysis, seed=args.seed,
+        semantic=args.semantic_knobs,
+    )  # fmt: skip
     return build_instrument(_model(args), setup, args.cache_dir, use_cache=not args.no_cache, log=_print)
 
 

@@ -56,6 +56,8 @@ class ControlSetup:
             stored descriptors (a seeded subset).
         analysis: How the macros are measured.
         seed: Seed of the bank subset and the random bank.
+        semantic: Where the semantic knobs come from: ``"auto"`` (a ``flow_dis`` model's own, else
+            measured) or ``"measured"`` (:func:`~flowsynth.control.semantic.fit_semantic_knobs`).
     """
 
     data: str | None = None
@@ -65,6 +67,7 @@ class ControlSetup:
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
     rendered_reference: int = 128
     seed: int = 0
+    semantic: str = "auto"
 
     def bank(self, space: SoundSpace) -> PresetBank:
         """The preset bank."""
@@ -150,8 +153,8 @@ def _measure(
     if log:
         log("fitting the semantic knobs...")
     if bank.descriptors and len(reference) == len(bank):
-        semantic = fit_semantic_knobs(space, reference, bank.descriptors)
+        semantic = fit_semantic_knobs(space, reference, bank.descriptors, setup.semantic)
     else:
         order = torch.randperm(len(reference), generator=torch.Generator().manual_seed(setup.seed))
-        semantic = fit_semantic_knobs(space, reference[order[: setup.rendered_reference]])
+        semantic = fit_semantic_knobs(space, reference[order[: setup.rendered_reference]], source=setup.semantic)
     return macros, semantic

@@ -27,7 +27,7 @@ from flowsynth.control.descriptors import DescriptorScale
 from flowsynth.control.interpolate import PATH_METHODS, compare_paths
 from flowsynth.control.macros import AnalysisConfig, analyze_macros
 from flowsynth.control.map import PresetBank
-from flowsynth.control.semantic import evaluate_semantic, fit_semantic_knobs
+from flowsynth.control.semantic import SEMANTIC_SOURCES, evaluate_semantic, fit_semantic_knobs
 from flowsynth.control.space import SoundSpace
 from flowsynth.features import mean_ci
 
@@ -47,6 +47,7 @@ def evaluate_controls(
     steps: int = 9,
     analysis: AnalysisConfig | None = None,
     seed: int = 0,
+    semantic_source: str = "auto",
 ) -> dict[str, Any]:
     """The report (see the module docstring); every random choice follows ``seed``."""
     train = PresetBank.from_dataset(data, "train", limit=2000, seed=seed)
@@ -58,7 +59,7 @@ def evaluate_controls(
     projected_train = space.projected
     order = torch.randperm(len(test), generator=torch.Generator().manual_seed(seed))
     begin = time.perf_counter()
-    knobs = fit_semantic_knobs(space, reference, train.descriptors)
+    knobs = fit_semantic_knobs(space, reference, train.descriptors, semantic_source)
     semantic = evaluate_semantic(knobs, space.to_latent(test.params[order[:anchors]]), steps, scale)
     encoded_params = _encoded(space, data, order[: 2 * pairs])
     interpolations = {}
@@ -77,6 +78,7 @@ def evaluate_controls(
         "synth": space.synth.name,
         "num_params": space.num_params,
         "seed": seed,
+        "semantic_source": semantic_source,
         "semantic": semantic,
         **interpolations,
         "macros": [
@@ -142,11 +144,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pairs", type=int, default=30, help="pairs of held-out presets interpolated")
     parser.add_argument("--macro-anchors", type=int, default=6, help="sounds each latent dimension is swept around")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--semantic-knobs",
+        choices=SEMANTIC_SOURCES,
+        default="auto",
+        help="flow_dis's own knobs (auto) or measured ones",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     space = SoundSpace.from_checkpoint(args.model, seed=args.seed)
     analysis = AnalysisConfig(anchors=args.macro_anchors, seed=args.seed)
-    report = evaluate_controls(space, args.data, args.anchors, args.pairs, analysis=analysis, seed=args.seed)
+    report = evaluate_controls(
+        space,
+        args.data,
+        args.anchors,
+        args.pairs,
+        analysis=analysis,
+        seed=args.seed,
+        semantic_source=args.semantic_knobs,
+    )
     report["checkpoint"] = str(args.model)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")

@@ -128,8 +128,12 @@ class SemanticKnobs:
         return cls(space, knobs)
 
 
+#: Where semantic knobs come from: the model's own for ``flow_dis`` (else measured), or always measured.
+SEMANTIC_SOURCES = ("auto", "measured")
+
+
 def fit_semantic_knobs(
-    space: SoundSpace, reference: Tensor, descriptors: Mapping[str, Tensor] | None = None
+    space: SoundSpace, reference: Tensor, descriptors: Mapping[str, Tensor] | None = None, source: str = "auto"
 ) -> SemanticKnobs:
     """The semantic knobs of ``space``'s model: its own (``flow_dis``) or measured ones.
 
@@ -138,9 +142,13 @@ def fit_semantic_knobs(
         reference: Reference latents ``[n, latent_size]``.
         descriptors: Descriptors ``{name: [n]}`` of the reference sounds (needed for measured knobs;
             rendered when None).
+        source: ``"auto"`` (a ``flow_dis`` model's own knobs, measured ones for other models) or
+            ``"measured"`` (measured knobs for every model).
     """
+    if source not in SEMANTIC_SOURCES:
+        raise ValueError(f"unknown semantic knob source {source!r}; choose from {', '.join(SEMANTIC_SOURCES)}")
     model = space.model
-    if isinstance(model, DisentanglingFlowModel):
+    if isinstance(model, DisentanglingFlowModel) and source == "auto":
         span = 1.0 + float(model.semantic_scale)
         knobs = [
             SemanticKnob(low, high, DESCRIPTOR_TAGS.get((low, high)), "flow_dis", index=k, span=span)

@@ -17,8 +17,11 @@ preset's latent where its sound's latent is.
 
 ``flow_dis`` adds a :class:`~flowsynth.models.flows.DisentanglingFlow` ``w = g(z)`` trained, from
 the tagged sounds only, so that ``w_k`` is about ``-1`` for the first tag of pair ``k`` and ``+1``
-for the second, with the other coordinates standard normal. Its input is the detached latent, so
-the disentangling never degrades the regression.
+for the second, with the other coordinates standard normal. It learns from the two places a sound can
+have in the latent space: the latent the encoder gives its audio (``z_x``, where a dropped sound lands)
+and the exact inverse of its parameters (where its preset is placed); the two are about one unit apart
+per coordinate, since the encoder does not hear every parameter. Both are detached, so the disentangling
+never degrades the regression.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ from flowsynth.models.flows import DisentanglingFlow, RegressionFlow
 __all__ = ["DisentanglingFlowModel", "RegressionFlowModel"]
 
 _LOG_2PI = math.log(2 * math.pi)
+#: Presets whose inverse lands farther than this (early in training) do not train the disentangling flow.
+_PLACED_LIMIT = 50.0
 
 
 class RegressionFlowModel(VAEFlow):
@@ -137,6 +142,8 @@ class DisentanglingFlowModel(RegressionFlowModel):
         pairs: Tag pairs, ``[[low, high], ...]`` (e.g. ``[["dark", "bright"]]``); pair ``k`` drives ``w_k``.
         semantic_scale: Standard deviation of ``w_k`` around -1 / +1 for tagged sounds.
         dis_weight: Weight of the disentangling term.
+        dis_on_presets: Also train the disentangling flow on the presets' latents (the inverse of the
+            regression flow), not only on the encoder's: the knobs then work around loaded presets too.
         dis_transforms: Number of transforms of the disentangling flow.
         dis_hidden: Hidden sizes of its conditioners.
         dis_kind: Its transform family.
@@ -160,6 +167,7 @@ class DisentanglingFlowModel(RegressionFlowModel):
         dis_transforms: int = 4,
         dis_hidden: tuple[int, ...] = (64, 64),
         dis_kind: str = "realnvp",
+        dis_on_presets: bool = True,
         **kwargs,
     ) -> None:
         super().__init__(num_params, **kwargs)
@@ -169,6 +177,7 @@ class DisentanglingFlowModel(RegressionFlowModel):
         if any(low == high for low, high in self.pairs):
             raise ValueError(f"each tag pair needs two different tags, got {self.pairs}")
         self.semantic_scale, self.dis_weight = float(semantic_scale), float(dis_weight)
+        self.dis_on_presets = bool(dis_on_presets)
         self.config.update(
             pairs=[list(p) for p in self.pairs],
             semantic_scale=self.semantic_scale,
@@ -176,6 +185,7 @@ class DisentanglingFlowModel(RegressionFlowModel):
             dis_transforms=int(dis_transforms),
             dis_hidden=list(dis_hidden),
             dis_kind=dis_kind,
+            dis_on_presets=self.dis_on_presets,
         )
         self.disentangling = DisentanglingFlow(self.latent_size, dis_transforms, tuple(dis_hidden), dis_kind)
 
@@ -196,6 +206,11 @@ class DisentanglingFlowModel(RegressionFlowModel):
         if tags.dim() != 2 or tags.shape[1] != len(self.pairs):
             raise ValueError(f"tags must be [batch, {len(self.pairs)}] in {{-1, 0, 1}}, got {list(tags.shape)}")
         dis = self.disentangling_loss(center.detach(), tags)
+        if self.dis_on_presets:
+            placed = self.params_to_latent(params)  # no gradient: the regression flow is not moved by it
+            reachable = torch.isfinite(placed).all(-1) & (placed.abs() < _PLACED_LIMIT).all(-1)
+            placed = torch.where(reachable[:, None], placed, torch.zeros_like(placed))
+            dis = 0.5 * (dis + self.disentangling_loss(placed, tags * reachable[:, None].to(tags)))
         return extra | {"dis": weights.delta * self.dis_weight * dis}
 
     def disentangling_loss(self, z: Tensor, tags: Tensor) -> Tensor:
