@@ -3,7 +3,8 @@
 For each dataset (e.g. ``data/b16.h5`` and ``data/b32.h5``) and each model, trains with ``flowsynth.training.train``
 into ``RUNS/<dataset>/<model>`` (resumable: rerun the same command after an interruption, finished runs are
 skipped), evaluates ``model.pt`` on the test split (PROTOCOL.md metrics with 95% CIs), and writes
-``model_table.md``, ``model_table.json`` and ``model_table.png`` (SC and MFCC-L1 per model) to ``--out``.
+``model_table.md``, ``model_table.json``, ``model_table.png`` (SC and MFCC-L1 per model) and
+``model_table_params.png`` (each model's R² per parameter: which parameters it hears) to ``--out``.
 The table checks the issue's goal in the same run: ``flow_reg``'s SC and MFCC-L1 over the best of the
 regression baselines (``mlp``, ``cnn``, ``resnet``), to be at most 0.6.
 
@@ -36,6 +37,8 @@ COLUMNS = {
     "param_mse": "param MSE",
 }
 BASELINES = ("mlp", "cnn", "resnet")
+#: A parameter counts as heard when its R² (flowsynth.training.per_param_errors) reaches this.
+HEARD_R2 = 0.5
 GOAL_RATIO = 0.6
 #: The paper's spectral convergence (Esling et al. 2019, table 1), for the ordering comparison.
 PAPER_SC = {16: {"cnn": 1.372, "flow_reg": 0.752}, 32: {"cnn": 19.18, "flow_reg": 0.911}}
@@ -74,6 +77,14 @@ def goal(reports: dict[str, dict]) -> dict | None:
     return out
 
 
+def heard(report: dict) -> str:
+    """How many parameters the model infers with R² >= HEARD_R2 ("-" for a report without per_param)."""
+    per_param = report.get("per_param")
+    if not per_param:
+        return "-"
+    return str(sum(v["r2"] is not None and v["r2"] >= HEARD_R2 for v in per_param.values()))
+
+
 def markdown(tables: dict[str, dict[str, dict]]) -> str:
     lines = ["# Model table", ""]
     for name, reports in tables.items():
@@ -83,13 +94,15 @@ def markdown(tables: dict[str, dict[str, dict]]) -> str:
             f"## {name}: synth {first['synth']}, {first['num_params']} parameters, test split of {test['data']} "
             f"({test['sounds']} sounds), dataset seed {first['seed']}",
             "",
-            "| model | " + " | ".join(COLUMNS.values()) + " | epochs | train time (min) | sounds/s |",
-            "|---" * (len(COLUMNS) + 4) + "|",
+            "| model | "
+            + " | ".join(COLUMNS.values())
+            + f" | heard (R² >= {HEARD_R2}) | epochs | train time (min) | sounds/s |",
+            "|---" * (len(COLUMNS) + 5) + "|",
         ]
         for model, report in reports.items():
             cells = [cell(report["metrics"][key]) for key in COLUMNS]
             speed = f"{report['samples_per_s']:.0f}" if report.get("samples_per_s") else "-"
-            extra = [str(report["epochs"]), f"{report['train_time_s'] / 60:.1f}", speed]
+            extra = [heard(report), str(report["epochs"]), f"{report['train_time_s'] / 60:.1f}", speed]
             lines.append(f"| {model} | " + " | ".join(cells + extra) + " |")
         check = goal(reports)
         if check:
@@ -132,6 +145,36 @@ def figure(tables: dict[str, dict[str, dict]], path: Path) -> None:
     plt.close(fig)
 
 
+def param_figure(tables: dict[str, dict[str, dict]], path: Path) -> bool:
+    """A heat map per dataset of each model's R² per parameter (parameters by their best R²); False if no
+    report has ``per_param``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    tables = {name: {m: r for m, r in reports.items() if r.get("per_param")} for name, reports in tables.items()}
+    tables = {name: reports for name, reports in tables.items() if reports}
+    if not tables:
+        return False
+    fig, axes = plt.subplots(len(tables), 1, figsize=(13, 1.2 + 0.45 * max(map(len, tables.values())) * len(tables)))
+    for ax, (name, reports) in zip(np.atleast_1d(axes), tables.items(), strict=True):
+        models = list(reports)
+        params = list(next(iter(reports.values()))["per_param"])
+        r2 = np.array([[reports[m]["per_param"][p]["r2"] or 0.0 for p in params] for m in models])
+        order = np.argsort(-r2.max(axis=0))
+        image = ax.imshow(r2[:, order], vmin=0.0, vmax=1.0, cmap="viridis", aspect="auto")
+        ax.set_yticks(range(len(models)), models, fontsize=8)
+        ax.set_xticks(range(len(params)), [params[i] for i in order], rotation=90, fontsize=7)
+        ax.set_title(f"{name}: R² of each inferred parameter (1: exact, 0: no better than the mean)", fontsize=9)
+        fig.colorbar(image, ax=ax, fraction=0.02)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, nargs="+", required=True, help="dataset files")
@@ -165,6 +208,7 @@ def main() -> None:
     (args.out / "model_table.json").write_text(json.dumps(summary, indent=2) + "\n")
     (args.out / "model_table.md").write_text(markdown(tables))
     figure(tables, args.out / "model_table.png")
+    param_figure(tables, args.out / "model_table_params.png")
     print(markdown(tables))
 
 
