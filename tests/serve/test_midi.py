@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import mido
 import pytest
 
@@ -74,3 +76,38 @@ def test_bad_maps_are_refused(instrument: Instrument) -> None:
     midi = MidiControl(instrument, cc_map={3: ("macro", 99)})
     midi.handle(cc(3, 10))
     assert midi.errors and "macro index must be an integer" in midi.errors[0]
+
+
+def test_close_waits_for_the_message_being_applied_and_drops_later_ones(instrument: Instrument) -> None:
+    """Closing a port while its callback runs could abort the process: close() waits for that message."""
+    entered, release, closed = threading.Event(), threading.Event(), threading.Event()
+    notes: list[int] = []
+
+    class SlowPlayer:
+        def note_on(self, note: int, velocity: int = 100) -> None:
+            entered.set()
+            assert release.wait(10.0)
+            notes.append(note)
+
+        def note_off(self, note: int) -> None: ...
+
+    class Port:
+        def close(self) -> None:
+            assert notes == [60], "the port closed while a message was being applied"
+            closed.set()
+
+    midi = MidiControl(instrument, player=SlowPlayer())
+    midi._port = Port()
+    receiving = threading.Thread(target=midi._receive, args=(mido.Message("note_on", note=60, velocity=90),))
+    receiving.start()
+    assert entered.wait(10.0)
+    closing = threading.Thread(target=midi.close)
+    closing.start()
+    closing.join(0.2)
+    assert closing.is_alive() and not closed.is_set(), "close() must wait for the message in flight"
+    release.set()
+    closing.join(10.0)
+    receiving.join(10.0)
+    assert closed.is_set()
+    midi._receive(mido.Message("note_on", note=62, velocity=90))
+    assert notes == [60], "messages after close() are dropped"

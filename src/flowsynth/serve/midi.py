@@ -8,7 +8,9 @@ unmapped from anything else).
 
 Ports: a new port named ``flowsynth`` that other programs connect to (``virtual``), or a connection to
 an existing source. ``api="jack"`` uses JACK MIDI (rtmidi's JACK backend), the default is the
-system's (ALSA on Linux).
+system's (ALSA on Linux). Messages arrive on rtmidi's thread; :meth:`MidiControl.close` waits for the
+message being applied and drops any later one before it closes the port (closing a JACK port while its
+callback ran Python code could abort the whole process).
 """
 
 from __future__ import annotations
@@ -67,6 +69,8 @@ class MidiControl:
         self.handled = 0
         self.errors: list[str] = []
         self._lock = threading.Lock()
+        self._gate = threading.Lock()  # held while a message from the port is applied, and by close()
+        self._closing = False
         self._port: Any = None
 
     def assign(self, cc: int, kind: str, index: int) -> None:
@@ -139,17 +143,26 @@ class MidiControl:
         if api not in (None, "alsa", "jack"):
             raise ValueError(f"MIDI api must be 'alsa' or 'jack', got {api!r}")
         backend = mido.Backend("mido.backends.rtmidi" + {"jack": "/UNIX_JACK", "alsa": "/LINUX_ALSA", None: ""}[api])
+        self._closing = False
         try:
             if port is None:
-                self._port = backend.open_input(name, virtual=True, callback=self.handle)
+                self._port = backend.open_input(name, virtual=True, callback=self._receive)
             else:
-                self._port = backend.open_input(port, callback=self.handle)
+                self._port = backend.open_input(port, callback=self._receive)
         except (OSError, SystemError) as error:  # rtmidi reports a missing MIDI system this way
             known = ", ".join(backend.get_input_names()) or "none"
             raise ValueError(f"cannot open MIDI input {port or name!r}: {error}; sources: {known}") from None
         return str(self._port.name)
 
+    def _receive(self, message: Any) -> None:
+        with self._gate:
+            if not self._closing:
+                self.handle(message)
+
     def close(self) -> None:
-        if self._port is not None:
-            self._port.close()
-            self._port = None
+        """Stops listening: waits for the message being applied, ignores later ones, closes the port."""
+        with self._gate:
+            self._closing = True
+            port, self._port = self._port, None
+        if port is not None:
+            port.close()
