@@ -212,6 +212,8 @@ def test_disentangling_learns_where_presets_are_placed_too() -> None:
         model.disentangling_loss(center, tags) + model.disentangling_loss(model.params_to_latent(params), tags)
     )
     assert torch.allclose(both, expected)
+    model.inverse_weight = 0.0  # without the inverse term the presets' latents are found all the same
+    assert torch.allclose(model._extra_loss(center, params, tags, LossWeights())["dis"], expected)
     model.dis_on_presets = False
     assert torch.allclose(
         model._extra_loss(center, params, tags, LossWeights())["dis"], model.disentangling_loss(center, tags)

@@ -115,17 +115,27 @@ class RegressionFlowModel(VAEFlow):
         Rows whose inverse is not finite count as 0 (the step is then skipped by the trainer if the
         gradient is not finite either).
         """
+        return self._inverse_nll(center, params)[0]
+
+    def _inverse_nll(self, center: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
+        """:meth:`inverse_nll` and the presets' latents ``f^-1(params)`` it was computed from."""
         z, ladj = self.regression_flow().inv.call_and_ladj(params)
         nll = 0.5 * (z - center).square().sum(-1) - ladj
-        return torch.where(torch.isfinite(nll), nll, torch.zeros_like(nll))
+        return torch.where(torch.isfinite(nll), nll, torch.zeros_like(nll)), z
 
     def _extra_loss(
         self, center: Tensor, params: Tensor, tags: Tensor | None, weights: LossWeights
     ) -> dict[str, Tensor]:
+        return self._inverse_loss(center, params, weights)[0]
+
+    def _inverse_loss(
+        self, center: Tensor, params: Tensor, weights: LossWeights
+    ) -> tuple[dict[str, Tensor], Tensor | None]:
+        """The weighted inverse term and the presets' latents it placed (``{}`` and None when it is off)."""
         if not self.inverse_weight:
-            return {}
-        inverse = self.inverse_nll(center, params).mean()
-        return {"inverse": weights.gamma * self.inverse_weight * inverse}
+            return {}, None
+        nll, placed = self._inverse_nll(center, params)
+        return {"inverse": weights.gamma * self.inverse_weight * nll.mean()}, placed
 
     def posterior(self, features: Tensor) -> Distribution:
         """The normalizing flow ``q(params | x)``: base Gaussian -> IAF (given x) -> regression flow."""
@@ -200,14 +210,15 @@ class DisentanglingFlowModel(RegressionFlowModel):
     def _extra_loss(
         self, center: Tensor, params: Tensor, tags: Tensor | None, weights: LossWeights
     ) -> dict[str, Tensor]:
-        extra = super()._extra_loss(center, params, tags, weights)
+        extra, placed = self._inverse_loss(center, params, weights)
         if tags is None:
             return extra
         if tags.dim() != 2 or tags.shape[1] != len(self.pairs):
             raise ValueError(f"tags must be [batch, {len(self.pairs)}] in {{-1, 0, 1}}, got {list(tags.shape)}")
         dis = self.disentangling_loss(center.detach(), tags)
         if self.dis_on_presets:
-            placed = self.params_to_latent(params)  # no gradient: the regression flow is not moved by it
+            # the inverse term's latents when it ran (the same inverse), detached: the regression flow is not moved
+            placed = self.params_to_latent(params) if placed is None else placed.detach()
             reachable = torch.isfinite(placed).all(-1) & (placed.abs() < _PLACED_LIMIT).all(-1)
             placed = torch.where(reachable[:, None], placed, torch.zeros_like(placed))
             dis = 0.5 * (dis + self.disentangling_loss(placed, tags * reachable[:, None].to(tags)))
