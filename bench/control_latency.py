@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from flowsynth.control import AnalysisConfig, ControlSetup, Instrument, build_instrument
+from flowsynth.serve.midi import MidiInput
 
 PERIOD = 128
 RATE = 22050
@@ -145,31 +146,12 @@ class Jack:
         Path(self.log.name).unlink(missing_ok=True)
 
 
-class _GatedInput:
-    """A JACK MIDI input whose close waits for the message being handled and drops later ones
-    (closing while the callback runs Python code can abort the process)."""
-
-    def __init__(self, backend, name: str, handler: Callable) -> None:
-        self.gate, self.closing, self.handler = threading.Lock(), False, handler
-        self.port = backend.open_input(name, virtual=True, callback=self._receive)
-
-    def _receive(self, message) -> None:
-        with self.gate:
-            if not self.closing:
-                self.handler(message)
-
-    def close(self) -> None:
-        with self.gate:
-            self.closing = True
-        self.port.close()
-
-
 def _midi_pair(handler: Callable) -> tuple:
     import mido
 
     backend = mido.Backend("mido.backends.rtmidi/UNIX_JACK", load=True)
     name = f"bench-in-{len(backend.get_output_names())}"
-    port = _GatedInput(backend, name, handler)
+    port = MidiInput(lambda cb: backend.open_input(name, virtual=True, callback=cb), handler)
     sender = backend.open_output(next(n for n in backend.get_output_names() if name in n))
     time.sleep(1.0)  # the graph settles after a client joins
     return port, sender

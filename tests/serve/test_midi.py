@@ -9,7 +9,7 @@ import pytest
 
 from flowsynth.control import Instrument
 from flowsynth.serve.audio import AudioEngine
-from flowsynth.serve.midi import DEFAULT_CC_MAP, MidiControl, cc_to_knob
+from flowsynth.serve.midi import DEFAULT_CC_MAP, MidiControl, MidiInput, cc_to_knob
 
 
 def cc(control: int, value: int, channel: int = 0) -> mido.Message:
@@ -97,8 +97,9 @@ def test_close_waits_for_the_message_being_applied_and_drops_later_ones(instrume
             closed.set()
 
     midi = MidiControl(instrument, player=SlowPlayer())
-    midi._port = Port()
-    receiving = threading.Thread(target=midi._receive, args=(mido.Message("note_on", note=60, velocity=90),))
+    midi._port = MidiInput(lambda callback: Port(), midi.handle)
+    receive = midi._port._receive  # what rtmidi calls on its thread
+    receiving = threading.Thread(target=receive, args=(mido.Message("note_on", note=60, velocity=90),))
     receiving.start()
     assert entered.wait(10.0)
     closing = threading.Thread(target=midi.close)
@@ -109,5 +110,5 @@ def test_close_waits_for_the_message_being_applied_and_drops_later_ones(instrume
     closing.join(10.0)
     receiving.join(10.0)
     assert closed.is_set()
-    midi._receive(mido.Message("note_on", note=62, velocity=90))
+    receive(mido.Message("note_on", note=62, velocity=90))
     assert notes == [60], "messages after close() are dropped"

@@ -8,7 +8,7 @@ unmapped from anything else).
 
 Ports: a new port named ``flowsynth`` that other programs connect to (``virtual``), or a connection to
 an existing source. ``api="jack"`` uses JACK MIDI (rtmidi's JACK backend), the default is the
-system's (ALSA on Linux). Messages arrive on rtmidi's thread; :meth:`MidiControl.close` waits for the
+system's (ALSA on Linux). Messages arrive on rtmidi's thread; closing a :class:`MidiInput` waits for the
 message being applied and drops any later one before it closes the port (closing a JACK port while its
 callback ran Python code could abort the whole process).
 """
@@ -16,13 +16,13 @@ callback ran Python code could abort the whole process).
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flowsynth.control import Instrument
 from flowsynth.serve.osc import NotePlayer
 
-__all__ = ["DEFAULT_CC_MAP", "KINDS", "MidiControl", "cc_to_knob"]
+__all__ = ["DEFAULT_CC_MAP", "KINDS", "MidiControl", "MidiInput", "cc_to_knob"]
 
 #: What a CC can drive.
 KINDS = ("macro", "semantic", "morph")
@@ -42,6 +42,35 @@ def cc_to_knob(value: int) -> float:
     """
     value = min(max(int(value), 0), 127)
     return (value - 64) / 64.0 if value <= 64 else (value - 64) / 63.0
+
+
+class MidiInput:
+    """A mido input port whose :meth:`close` waits for the message being handled and drops later ones.
+
+    Arguments:
+        open_port: Opens the port with the given callback (e.g. ``lambda cb: backend.open_input(name,
+            callback=cb)``).
+        handler: Called with each message, on rtmidi's thread.
+    """
+
+    def __init__(self, open_port: Callable[[Callable[[Any], None]], Any], handler: Callable[[Any], None]) -> None:
+        self._handler, self._gate, self._closing = handler, threading.Lock(), False
+        self.port = open_port(self._receive)
+
+    @property
+    def name(self) -> str:
+        return str(self.port.name)
+
+    def _receive(self, message: Any) -> None:
+        with self._gate:
+            if not self._closing:
+                self._handler(message)
+
+    def close(self) -> None:
+        """Waits for the message being handled, ignores later ones, closes the port."""
+        with self._gate:
+            self._closing = True
+        self.port.close()
 
 
 class MidiControl:
@@ -69,9 +98,7 @@ class MidiControl:
         self.handled = 0
         self.errors: list[str] = []
         self._lock = threading.Lock()
-        self._gate = threading.Lock()  # held while a message from the port is applied, and by close()
-        self._closing = False
-        self._port: Any = None
+        self._port: MidiInput | None = None
 
     def assign(self, cc: int, kind: str, index: int) -> None:
         """Maps CC ``cc`` to knob ``index`` of ``kind``."""
@@ -143,26 +170,18 @@ class MidiControl:
         if api not in (None, "alsa", "jack"):
             raise ValueError(f"MIDI api must be 'alsa' or 'jack', got {api!r}")
         backend = mido.Backend("mido.backends.rtmidi" + {"jack": "/UNIX_JACK", "alsa": "/LINUX_ALSA", None: ""}[api])
-        self._closing = False
         try:
             if port is None:
-                self._port = backend.open_input(name, virtual=True, callback=self._receive)
+                self._port = MidiInput(lambda cb: backend.open_input(name, virtual=True, callback=cb), self.handle)
             else:
-                self._port = backend.open_input(port, callback=self._receive)
+                self._port = MidiInput(lambda cb: backend.open_input(port, callback=cb), self.handle)
         except (OSError, SystemError) as error:  # rtmidi reports a missing MIDI system this way
             known = ", ".join(backend.get_input_names()) or "none"
             raise ValueError(f"cannot open MIDI input {port or name!r}: {error}; sources: {known}") from None
-        return str(self._port.name)
-
-    def _receive(self, message: Any) -> None:
-        with self._gate:
-            if not self._closing:
-                self.handle(message)
+        return self._port.name
 
     def close(self) -> None:
         """Stops listening: waits for the message being applied, ignores later ones, closes the port."""
-        with self._gate:
-            self._closing = True
-            port, self._port = self._port, None
+        port, self._port = self._port, None
         if port is not None:
             port.close()
