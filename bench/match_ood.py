@@ -51,6 +51,7 @@ from flowsynth.matching import (
 )
 from flowsynth.matching.conditions import choose_condition
 from flowsynth.matching.output import write_json
+from flowsynth.plots import save_figure
 from flowsynth.synth import RenderConfig, from_description
 
 SOUNDFONT = Path("/usr/share/sounds/sf2/TimGM6mb.sf2")
@@ -304,8 +305,7 @@ def figure(report: dict, path: Path) -> None:
             ax.set_title(f"{test_set}: {metric}", fontsize=9)
             ax.tick_params(axis="x", rotation=45, labelsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def evaluate_set(sounds: list[dict], model, synth, config: RenderConfig, bank, args) -> list[dict]:

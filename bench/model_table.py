@@ -25,6 +25,7 @@ import torch
 from flowsynth.cli.models import add_train_options, train_config
 from flowsynth.data import DatasetFile
 from flowsynth.models import available_models, load_model
+from flowsynth.plots import save_figure
 from flowsynth.training import evaluate_model, train
 
 #: Columns of the table: metric name -> header.
@@ -141,8 +142,7 @@ def figure(tables: dict[str, dict[str, dict]], path: Path) -> None:
             ax.set_title(f"{name}: {COLUMNS[metric]} (lower is better, 95% CI)")
             ax.tick_params(axis="x", rotation=45)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def param_figure(tables: dict[str, dict[str, dict]], path: Path) -> bool:
@@ -170,8 +170,7 @@ def param_figure(tables: dict[str, dict[str, dict]], path: Path) -> bool:
         ax.set_title(f"{name}: R² of each inferred parameter (1: exact, 0: no better than the mean)", fontsize=9)
         fig.colorbar(image, ax=ax, fraction=0.02)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
     return True
 
 
