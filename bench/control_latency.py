@@ -3,6 +3,8 @@
 Every figure is measured in the same run as its baseline:
 
 * **direct call**: ``Instrument.set_macro`` in the same thread (the floor: model and bookkeeping only);
+* **semantic knob**: ``Instrument.set_semantic`` in the same thread, turned (steps of 0.02) and jumping
+  (random values): a steered knob's Newton steps grow with the distance it travels;
 * **UDP echo**: a bare UDP echo thread (what any OSC round trip costs here without the instrument);
 * **OSC knob**: ``/flowsynth/v1/macro i v`` sent, ``/flowsynth/v1/params`` received (the goal: median
   under 5 ms, p99 under 20 ms);
@@ -62,6 +64,22 @@ def time_direct(instrument: Instrument, count: int) -> list[float]:
     for value in knob_values(count, 1):
         start = time.perf_counter()
         instrument.set_macro(0, value)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def time_semantic(instrument: Instrument, count: int, turned: bool) -> list[float]:
+    """``Instrument.set_semantic`` on knob 0: random jumps, or a knob turned in steps of 0.02 (a sweep)."""
+    if turned:
+        sweep = torch.linspace(-1, 1, 101).tolist()
+        values = [(sweep + sweep[::-1])[i % 202] for i in range(count)]
+    else:
+        values = knob_values(count, 2)
+    instrument.load_preset(0)
+    times = []
+    for value in values:
+        start = time.perf_counter()
+        instrument.set_semantic({0: value})
         times.append(time.perf_counter() - start)
     return times
 
@@ -249,6 +267,10 @@ def main() -> None:
         "UDP echo (baseline)": summary(time_udp_echo(args.count)),
         "OSC knob -> /params": summary(time_osc(instrument, args.count)),
     }
+    if len(instrument.semantic):
+        kind = instrument.semantic.knobs[0].kind
+        results[f"semantic knob ({kind}), turned"] = summary(time_semantic(instrument, args.count, turned=True))
+        results[f"semantic knob ({kind}), jumps"] = summary(time_semantic(instrument, args.count, turned=False))
     if shutil.which("jackd"):
         jack = Jack(args.jack_period)
         try:

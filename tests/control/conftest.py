@@ -87,4 +87,4 @@ def quick() -> AnalysisConfig:
 
 @pytest.fixture
 def quick_setup(dataset_path: Path) -> ControlSetup:
-    return ControlSetup(data=str(dataset_path), analysis=QUICK)
+    return ControlSetup(data=str(dataset_path), analysis=QUICK, surrogate_steps=200)

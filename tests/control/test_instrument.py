@@ -16,7 +16,7 @@ from flowsynth.control import ControlSetup, Instrument, build_instrument
 
 @pytest.fixture(scope="module")
 def instrument(model_paths, dataset_path, tmp_path_factory, quick) -> Instrument:
-    setup = ControlSetup(data=str(dataset_path), analysis=quick)
+    setup = ControlSetup(data=str(dataset_path), analysis=quick, surrogate_steps=200)
     return build_instrument(model_paths["flow_dis"], setup, cache_dir=tmp_path_factory.mktemp("cache"))
 
 
@@ -30,6 +30,28 @@ def test_the_measurements_are_cached(model_paths, tmp_path: Path, quick) -> None
     assert again.macros.macros == first.macros.macros and again.semantic.knobs == first.semantic.knobs
     assert [k.kind for k in first.semantic.knobs] == ["measured"] * 6
     assert first.bank is not None and first.bank.names[0] == "random #0"
+
+
+def test_with_a_dataset_the_knobs_are_steered_and_their_surrogate_is_cached(
+    model_paths, dataset_path, tmp_path: Path, quick
+) -> None:
+    setup = ControlSetup(data=str(dataset_path), analysis=quick, surrogate_steps=200)
+    first = build_instrument(model_paths["flow_reg"], setup, cache_dir=tmp_path)
+    assert [k.kind for k in first.semantic.knobs] == ["steered"] * 6
+    assert len(list(tmp_path.glob("*.json"))) == len(list(tmp_path.glob("*.pt"))) == 1
+    again = build_instrument(model_paths["flow_reg"], setup, cache_dir=tmp_path)
+    assert again.semantic.knobs == first.semantic.knobs
+    first.load_preset(3)
+    again.load_preset(3)
+    assert torch.equal(first.set_semantic({2: 0.4}), again.set_semantic({2: 0.4}))
+    weights = next(tmp_path.glob("*.pt"))
+    weights.write_bytes(weights.read_bytes()[:100])  # truncated: measured again, not a crash
+    assert build_instrument(model_paths["flow_reg"], setup, cache_dir=tmp_path).semantic.knobs == first.semantic.knobs
+    weights.unlink()  # lost: measured again
+    third = build_instrument(model_paths["flow_reg"], setup, cache_dir=tmp_path)
+    assert third.semantic.knobs == first.semantic.knobs and len(list(tmp_path.glob("*.pt"))) == 1
+    with pytest.raises(ValueError, match=r"steered semantic knobs need a dataset with stored descriptors \(--data\)"):
+        build_instrument(model_paths["flow_reg"], ControlSetup(analysis=quick, semantic="steered"), use_cache=False)
 
 
 def test_state_is_json_and_describes_every_knob(instrument: Instrument) -> None:

@@ -78,3 +78,48 @@ def test_knobs_round_trip_through_json(measured: SemanticKnobs, space: SoundSpac
 
     again = SemanticKnobs.from_dict(space, json.loads(json.dumps(measured.to_dict())))
     assert again.knobs == measured.knobs
+
+
+@pytest.fixture(scope="module")
+def steered(space: SoundSpace, dataset_path) -> SemanticKnobs:
+    from flowsynth.control.surrogate import fit_surrogate
+
+    data = DatasetFile(dataset_path)
+    params = torch.from_numpy(data.read("params", "train"))
+    descriptors = {n: torch.from_numpy(data.read(f"descriptors/{n}", "train")) for n in data.descriptor_names()}
+    surrogate = fit_surrogate(params, descriptors, steps=300)
+    return fit_semantic_knobs(space, space.to_latent(params), descriptors, surrogate=surrogate)
+
+
+def test_auto_knobs_are_steered_when_there_is_a_surrogate(steered: SemanticKnobs, measured: SemanticKnobs) -> None:
+    assert all(k.kind == "measured" for k in measured.knobs), "no surrogate: measured knobs"
+    assert [(k.low, k.high) for k in steered.knobs] == list(DESCRIPTOR_TAGS)
+    assert all(k.kind == "steered" for k in steered.knobs)
+    percussive = next(k for k in steered.knobs if k.descriptor == "percussiveness")
+    assert percussive.sign == -1.0 and steered.surrogate.names[percussive.index] == "effective_duration_s"
+
+
+def test_steered_knobs_reach_the_descriptor_they_ask_for(steered: SemanticKnobs, reference: torch.Tensor) -> None:
+    z = reference[:6]
+    loud = [k.descriptor for k in steered.knobs].index("loudness_db")
+    reached = torch.stack([steered.values(steered.apply(z, {loud: v}))[:, loud] for v in (-0.5, 0.0, 0.5)])
+    # every sound moves towards the asked value, and ends nearer to it than it started
+    start = steered.values(z)[:, loud]
+    for asked, found in zip((-0.5, 0.0, 0.5), reached, strict=True):
+        assert bool(((found - asked).abs() <= (start - asked).abs() + 1e-4).all()), (asked, start, found)
+    assert bool((reached[2] > reached[0]).all()), reached
+    assert float((reached[1] - 0.0).abs().median()) < 0.05, reached
+
+
+def test_steered_knobs_need_their_surrogate(steered: SemanticKnobs, space: SoundSpace) -> None:
+    import json
+
+    data = json.loads(json.dumps(steered.to_dict()))
+    with pytest.raises(ValueError, match="need their surrogate's weights"):
+        SemanticKnobs.from_dict(space, data)
+    with pytest.raises(ValueError, match="steered knobs need their descriptor surrogate"):
+        SemanticKnobs(space, steered.knobs)
+    again = SemanticKnobs.from_dict(space, data, steered.surrogate.state_dict())
+    assert again.knobs == steered.knobs
+    z = torch.zeros(2, space.latent_size)
+    assert torch.allclose(again.apply(z, {0: 0.3}), steered.apply(z, {0: 0.3}))

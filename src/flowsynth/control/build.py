@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,12 +26,13 @@ from flowsynth.control.descriptors import DescriptorScale
 from flowsynth.control.instrument import Instrument
 from flowsynth.control.macros import AnalysisConfig, MacroSet, analyze_macros
 from flowsynth.control.map import PresetBank, preset_map
-from flowsynth.control.semantic import SemanticKnobs, fit_semantic_knobs
+from flowsynth.control.semantic import SemanticKnobs, fit_semantic_knobs, resolve_source
 from flowsynth.control.space import SoundSpace
+from flowsynth.control.surrogate import fit_surrogate
 
 __all__ = ["CACHE_FORMAT", "ControlSetup", "build_instrument", "default_cache_dir"]
 
-CACHE_FORMAT = "flowsynth-control/2"
+CACHE_FORMAT = "flowsynth-control/3"
 #: Banks smaller than this are completed with random presets to measure the knobs.
 _MIN_REFERENCE = 16
 
@@ -57,7 +59,10 @@ class ControlSetup:
         analysis: How the macros are measured.
         seed: Seed of the bank subset and the random bank.
         semantic: Where the semantic knobs come from: ``"auto"`` (a ``flow_dis`` model's own, else
-            measured) or ``"measured"`` (:func:`~flowsynth.control.semantic.fit_semantic_knobs`).
+            steered when there is a dataset, else measured), ``"measured"`` or ``"steered"`` (needs a
+            dataset: the descriptor surrogate learns from its training split); see
+            :func:`~flowsynth.control.semantic.fit_semantic_knobs`.
+        surrogate_steps: Training batches of the descriptor surrogate of steered knobs.
     """
 
     data: str | None = None
@@ -68,6 +73,7 @@ class ControlSetup:
     rendered_reference: int = 128
     seed: int = 0
     semantic: str = "auto"
+    surrogate_steps: int = 4000
 
     def bank(self, space: SoundSpace) -> PresetBank:
         """The preset bank."""
@@ -108,19 +114,22 @@ def build_instrument(
     setup, path = setup or ControlSetup(), Path(model_path)
     space = SoundSpace.from_checkpoint(path, seed=setup.seed)
     bank = setup.bank(space)
-    cache = (cache_dir or default_cache_dir()) / f"{setup.key(path)}.json"
+    folder, key = cache_dir or default_cache_dir(), setup.key(path)
+    cache, weights = folder / f"{key}.json", folder / f"{key}.pt"  # the knobs; a steered knob's surrogate
     if use_cache and cache.is_file():
-        data = json.loads(cache.read_text())
-        if data.get("format") == CACHE_FORMAT and len(data.get("bank_latents", [])) == len(bank):
-            placed = preset_map(space, bank, torch.tensor(data["bank_latents"]))
-            macros, semantic = MacroSet.from_dict(data["macros"]), SemanticKnobs.from_dict(space, data["semantic"])
-            return Instrument(space, macros, semantic, placed)
+        cached = _read_cache(space, bank, cache, weights)
+        if cached is not None:
+            return cached
     if log:
         log(f"placing {len(bank)} presets in the latent space...")
     placed = preset_map(space, bank)
     macros, semantic = _measure(space, bank, placed.latents, setup, log)
     if use_cache:
         cache.parent.mkdir(parents=True, exist_ok=True)
+        if semantic.surrogate is not None:
+            tmp_weights = weights.with_name(weights.name + ".tmp")
+            torch.save(semantic.surrogate.state_dict(), tmp_weights)
+            os.replace(tmp_weights, weights)
         payload = {
             "format": CACHE_FORMAT,
             "macros": macros.to_dict(),
@@ -131,6 +140,24 @@ def build_instrument(
         tmp.write_text(json.dumps(payload))
         os.replace(tmp, cache)
     return Instrument(space, macros, semantic, placed)
+
+
+def _read_cache(space: SoundSpace, bank: PresetBank, cache: Path, weights: Path) -> Instrument | None:
+    """The cached instrument, or None when the cache is stale, incomplete or damaged (measured again)."""
+    try:
+        data = json.loads(cache.read_text())
+        if data.get("format") != CACHE_FORMAT or len(data.get("bank_latents", [])) != len(bank):
+            return None
+        state = None
+        if data["semantic"].get("surrogate") is not None:
+            if not weights.is_file():
+                return None
+            state = torch.load(weights, weights_only=True)
+        semantic = SemanticKnobs.from_dict(space, data["semantic"], state)
+        placed = preset_map(space, bank, torch.tensor(data["bank_latents"]))
+        return Instrument(space, MacroSet.from_dict(data["macros"]), semantic, placed)
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError, EOFError, pickle.UnpicklingError):
+        return None
 
 
 def _measure(
@@ -146,13 +173,25 @@ def _measure(
         extra = ControlSetup(random_presets=setup.random_presets, seed=setup.seed).bank(space)
         reference = torch.cat([reference, space.to_latent(extra.params)])
     scale = DescriptorScale.fit(bank.descriptors) if bank.descriptors else None
+    described = bool(bank.descriptors) and len(reference) == len(bank)
+    steered = resolve_source(space, setup.semantic, bool(setup.data) and described) == "steered"
+    if steered and (not setup.data or not described):
+        raise ValueError("steered semantic knobs need a dataset with stored descriptors (--data)")
     if log:
         steps = setup.analysis
         log(f"measuring {space.latent_size} latent dimensions ({steps.anchors} anchors x {steps.steps} steps)...")
     macros = analyze_macros(space, reference, setup.analysis, scale)
     if log:
         log("fitting the semantic knobs...")
-    if bank.descriptors and len(reference) == len(bank):
+    if steered:
+        train = PresetBank.from_dataset(setup.data, "train")  # type: ignore[arg-type]
+        if log:
+            log(f"fitting the descriptor surrogate on {len(train)} training sounds...")
+        surrogate = fit_surrogate(
+            train.params, train.descriptors or {}, steps=setup.surrogate_steps, seed=setup.seed, log=log
+        )
+        semantic = fit_semantic_knobs(space, reference, bank.descriptors, setup.semantic, surrogate)
+    elif described:
         semantic = fit_semantic_knobs(space, reference, bank.descriptors, setup.semantic)
     else:
         order = torch.randperm(len(reference), generator=torch.Generator().manual_seed(setup.seed))

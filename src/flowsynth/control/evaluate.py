@@ -1,7 +1,7 @@
 """Measures a model's controls on a dataset's held-out presets, as ``PROTOCOL.md`` asks.
 
-* Semantic knobs: fitted on the training split (measured knobs) or the model's own (``flow_dis``), then
-  swept around ``anchors`` test presets: Spearman rho with the pair's descriptor and leakage.
+* Semantic knobs: fitted on the training split (measured knobs; steered knobs, whose descriptor
+  surrogate learns from the whole training split) or the model's own (``flow_dis``), then swept around ``anchors`` test presets: Spearman rho with the pair's descriptor and leakage.
 * Interpolation: ``pairs`` seeded pairs of test presets, the straight latent path against the naive one,
   smoothness per descriptor normalized with the training split's descriptor scale; and the same
   between the sounds the model hears in those test sounds (the parameters of their posterior-mean
@@ -27,8 +27,9 @@ from flowsynth.control.descriptors import DescriptorScale
 from flowsynth.control.interpolate import PATH_METHODS, compare_paths
 from flowsynth.control.macros import AnalysisConfig, analyze_macros
 from flowsynth.control.map import PresetBank
-from flowsynth.control.semantic import SEMANTIC_SOURCES, evaluate_semantic, fit_semantic_knobs
+from flowsynth.control.semantic import SEMANTIC_SOURCES, evaluate_semantic, fit_semantic_knobs, resolve_source
 from flowsynth.control.space import SoundSpace
+from flowsynth.control.surrogate import fit_surrogate
 from flowsynth.features import mean_ci
 
 __all__ = ["evaluate_controls", "main"]
@@ -59,7 +60,12 @@ def evaluate_controls(
     projected_train = space.projected
     order = torch.randperm(len(test), generator=torch.Generator().manual_seed(seed))
     begin = time.perf_counter()
-    knobs = fit_semantic_knobs(space, reference, train.descriptors, semantic_source)
+    source = resolve_source(space, semantic_source, steerable=True)
+    surrogate = None
+    if source == "steered":
+        everything = PresetBank.from_dataset(data, "train")
+        surrogate = fit_surrogate(everything.params, everything.descriptors or {}, seed=seed)
+    knobs = fit_semantic_knobs(space, reference, train.descriptors, semantic_source, surrogate)
     semantic = evaluate_semantic(knobs, space.to_latent(test.params[order[:anchors]]), steps, scale)
     encoded_params = _encoded(space, data, order[: 2 * pairs])
     interpolations = {}
@@ -78,7 +84,7 @@ def evaluate_controls(
         "synth": space.synth.name,
         "num_params": space.num_params,
         "seed": seed,
-        "semantic_source": semantic_source,
+        "semantic_source": source,
         "semantic": semantic,
         **interpolations,
         "macros": [
@@ -148,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
         "--semantic-knobs",
         choices=SEMANTIC_SOURCES,
         default="auto",
-        help="flow_dis's own knobs (auto) or measured ones",
+        help="a flow_dis model's own knobs, else steered ones (auto), or measured or steered ones for every model",
     )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)

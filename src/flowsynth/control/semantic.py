@@ -8,6 +8,16 @@
   (lambda = 1e-3 n) of the normalized descriptor on the reference latents. The knob sets the
   coordinate along ``u`` to ``center + v * span`` (reference mean and twice the standard deviation of
   ``z . u``) and keeps the orthogonal part of ``z``.
+* **Steered** knobs (``source="steered"``; the default for models other than ``flow_dis`` when there
+  is a surrogate, which :func:`~flowsynth.control.build_instrument` fits on a dataset) follow a
+  :class:`~flowsynth.control.surrogate.DescriptorSurrogate` (descriptors predicted from parameters)
+  through the model's latent -> parameters map. Knob value ``v`` asks for the predicted descriptor
+  ``center + v * span`` (reference mean and twice the standard deviation of the prediction); the
+  latent moves there from where it is by Newton steps along the gradient of the prediction
+  (:data:`STEER_STEPS_PER_UNIT` per knob unit travelled, each at most :data:`STEER_MAX_STEP` long),
+  so the knob follows the direction that changes the descriptor around the current sound.
+  Percussiveness is steered through the effective duration (shorter is more percussive), which keeps
+  a gradient where every sustained sound has percussiveness 0.
 
 :func:`evaluate_semantic` measures each knob as ``PROTOCOL.md`` asks: Spearman's rho between the knob
 value and the pair's descriptor along a sweep around each held-out preset, and the leakage (the
@@ -26,17 +36,32 @@ from torch import Tensor
 from flowsynth.control.descriptors import DescriptorScale, spearman, transform
 from flowsynth.control.macros import check_knob
 from flowsynth.control.space import SoundSpace
+from flowsynth.control.surrogate import DescriptorSurrogate, fit_surrogate
 from flowsynth.features import mean_ci
 from flowsynth.models import DisentanglingFlowModel
 from flowsynth.synth import RenderConfig
 from flowsynth.training.tags import DESCRIPTOR_TAGS
 
-__all__ = ["SemanticKnob", "SemanticKnobs", "evaluate_semantic", "fit_semantic_knobs"]
+__all__ = [
+    "SEMANTIC_SOURCES",
+    "SemanticKnob",
+    "SemanticKnobs",
+    "evaluate_semantic",
+    "fit_semantic_knobs",
+    "resolve_source",
+]
 
 _RIDGE = 1e-3
 #: A target descriptor that moves less than this (normalized units) along a sweep did not move: its
 #: leakage is undefined there (counted in ``target_still``).
 _STILL = 1e-6
+#: Newton steps of a steered knob move per knob unit it travels (at least 1, at most STEER_MAX_STEPS),
+#: and the longest step (latent units).
+STEER_STEPS_PER_UNIT = 6
+STEER_MAX_STEPS = 16
+STEER_MAX_STEP = 0.5
+#: The surrogate output a descriptor is steered with, and its sign (default: the descriptor itself, +1).
+_STEERED_BY = {"percussiveness": ("effective_duration_s", -1.0)}
 
 
 @dataclass(frozen=True)
@@ -47,11 +72,13 @@ class SemanticKnob:
         low: Tag at knob -1.
         high: Tag at knob +1.
         descriptor: The descriptor the pair is measured with (None for tags without one).
-        kind: ``"flow_dis"`` (the model's semantic coordinate ``index``) or ``"measured"`` (a direction).
-        index: Coordinate of ``w`` (``flow_dis``).
+        kind: ``"flow_dis"`` (the model's semantic coordinate ``index``), ``"measured"`` (a direction)
+            or ``"steered"`` (surrogate output ``index``, times ``sign``).
+        index: Coordinate of ``w`` (``flow_dis``) or surrogate output (``steered``).
         direction: Unit latent direction (``measured``).
         center: Coordinate at knob 0.
         span: Coordinate change from knob 0 to knob 1.
+        sign: +1, or -1 for a surrogate output that falls as the knob rises (``steered``).
     """
 
     low: str
@@ -62,6 +89,7 @@ class SemanticKnob:
     direction: tuple[float, ...] = ()
     center: float = 0.0
     span: float = 1.0
+    sign: float = 1.0
 
     @property
     def name(self) -> str:
@@ -75,12 +103,22 @@ class SemanticKnobs:
     Arguments:
         space: The model and synth.
         knobs: The knobs, in order.
+        surrogate: The descriptor surrogate steered knobs follow.
     """
 
-    def __init__(self, space: SoundSpace, knobs: list[SemanticKnob]) -> None:
+    def __init__(
+        self, space: SoundSpace, knobs: list[SemanticKnob], surrogate: DescriptorSurrogate | None = None
+    ) -> None:
         if any(k.kind == "flow_dis" for k in knobs) and not hasattr(space.model, "to_semantic"):
             raise ValueError(f"flow_dis knobs need a flow_dis model, got {space.model.name!r}")
-        self.space, self.knobs = space, list(knobs)
+        if any(k.kind == "steered" for k in knobs):
+            if surrogate is None:
+                raise ValueError("steered knobs need their descriptor surrogate")
+            if surrogate.num_params != space.num_params:
+                raise ValueError(
+                    f"the surrogate takes {surrogate.num_params} parameters, the model has {space.num_params}"
+                )
+        self.space, self.knobs, self.surrogate = space, list(knobs), surrogate
 
     def __len__(self) -> int:
         return len(self.knobs)
@@ -102,10 +140,36 @@ class SemanticKnobs:
                     w = self.space.model.to_semantic(z)  # type: ignore[operator]
                     w[:, knob.index] = target
                     z = self.space.model.from_semantic(w)  # type: ignore[operator]
+                elif knob.kind == "steered":
+                    z = self._steer(z, knob, target)
                 else:
                     u = torch.tensor(knob.direction)
                     z = z + (target - z @ u)[:, None] * u[None, :]
         return z
+
+    def _predict(self, z: Tensor, knob: SemanticKnob) -> Tensor:
+        """The steered coordinate ``sign * surrogate(params(z))[index]`` ``[B]`` (differentiable)."""
+        params = self.space.model.latent_to_params(z).clamp(0.0, 1.0)
+        return knob.sign * self.surrogate(params)[:, knob.index]  # type: ignore[misc]
+
+    def _steer(self, z: Tensor, knob: SemanticKnob, target: float) -> Tensor:
+        """``z`` moved until the steered coordinate reaches ``target`` (see the module docstring)."""
+        with torch.enable_grad():
+            moving = z.detach().requires_grad_(True)
+            value = self._predict(moving, knob)
+            start = value.detach()
+            distance = float((target - start).abs().max()) / knob.span  # in knob units
+            steps = min(max(math.ceil(STEER_STEPS_PER_UNIT * distance), 1), STEER_MAX_STEPS)
+            for step in range(steps):
+                if step:
+                    moving = z.detach().requires_grad_(True)
+                    value = self._predict(moving, knob)
+                (gradient,) = torch.autograd.grad(value.sum(), moving)
+                wanted = start + (target - start) * (step + 1) / steps - value.detach()
+                move = (wanted / gradient.square().sum(-1).clamp_min(1e-8))[:, None] * gradient
+                length = move.norm(dim=-1, keepdim=True)
+                z = z + move * (STEER_MAX_STEP / length.clamp_min(1e-12)).clamp(max=1.0)
+        return z.detach()
 
     def values(self, z: Tensor) -> Tensor:
         """Where latents ``[B, latent_size]`` put every knob: ``[B, n_knobs]``."""
@@ -114,41 +178,78 @@ class SemanticKnobs:
         with torch.no_grad():
             w = self.space.model.to_semantic(z) if any(k.kind == "flow_dis" for k in self.knobs) else None  # type: ignore[operator]
             for knob in self.knobs:
-                coordinate = w[:, knob.index] if knob.kind == "flow_dis" else z @ torch.tensor(knob.direction)  # type: ignore[index]
+                if knob.kind == "flow_dis":
+                    coordinate = w[:, knob.index]  # type: ignore[index]
+                elif knob.kind == "steered":
+                    coordinate = self._predict(z, knob)
+                else:
+                    coordinate = z @ torch.tensor(knob.direction)
                 columns.append((coordinate - knob.center) / knob.span)
         return torch.stack(columns, -1) if columns else z.new_zeros(len(z), 0)
 
     def to_dict(self) -> dict:
-        """A JSON-ready form."""
-        return {"knobs": [asdict(k) | {"direction": list(k.direction)} for k in self.knobs]}
+        """A JSON-ready form of the knobs (a surrogate's weights are saved apart: ``surrogate.state_dict()``)."""
+        data: dict = {"knobs": [asdict(k) | {"direction": list(k.direction)} for k in self.knobs]}
+        if self.surrogate is not None:
+            data["surrogate"] = self.surrogate.config()
+        return data
 
     @classmethod
-    def from_dict(cls, space: SoundSpace, data: Mapping) -> SemanticKnobs:
+    def from_dict(
+        cls, space: SoundSpace, data: Mapping, surrogate_state: Mapping[str, Tensor] | None = None
+    ) -> SemanticKnobs:
         knobs = [SemanticKnob(**{**k, "direction": tuple(k["direction"])}) for k in data["knobs"]]
-        return cls(space, knobs)
+        surrogate = None
+        if data.get("surrogate") is not None:
+            if surrogate_state is None:
+                raise ValueError("these semantic knobs need their surrogate's weights")
+            surrogate = DescriptorSurrogate.from_config(data["surrogate"], surrogate_state)
+        return cls(space, knobs, surrogate)
 
 
-#: Where semantic knobs come from: the model's own for ``flow_dis`` (else measured), or always measured.
-SEMANTIC_SOURCES = ("auto", "measured")
+#: Where semantic knobs come from (see :func:`fit_semantic_knobs`).
+SEMANTIC_SOURCES = ("auto", "measured", "steered")
+
+
+def resolve_source(space: SoundSpace, source: str, steerable: bool) -> str:
+    """What ``source`` means for this model: ``"flow_dis"``, ``"measured"`` or ``"steered"``.
+
+    ``"auto"`` is the model's own knobs for ``flow_dis``, else steered knobs when a descriptor
+    surrogate can be had (``steerable``: a dataset of described sounds to fit it on), else measured ones.
+    """
+    if source not in SEMANTIC_SOURCES:
+        raise ValueError(f"unknown semantic knob source {source!r}; choose from {', '.join(SEMANTIC_SOURCES)}")
+    if source == "auto":
+        if isinstance(space.model, DisentanglingFlowModel):
+            return "flow_dis"
+        return "steered" if steerable else "measured"
+    return source
 
 
 def fit_semantic_knobs(
-    space: SoundSpace, reference: Tensor, descriptors: Mapping[str, Tensor] | None = None, source: str = "auto"
+    space: SoundSpace,
+    reference: Tensor,
+    descriptors: Mapping[str, Tensor] | None = None,
+    source: str = "auto",
+    surrogate: DescriptorSurrogate | None = None,
 ) -> SemanticKnobs:
-    """The semantic knobs of ``space``'s model: its own (``flow_dis``) or measured ones.
+    """The semantic knobs of ``space``'s model: its own (``flow_dis``), measured or steered ones.
 
     Arguments:
         space: The model and synth.
         reference: Reference latents ``[n, latent_size]``.
         descriptors: Descriptors ``{name: [n]}`` of the reference sounds (needed for measured knobs;
             rendered when None).
-        source: ``"auto"`` (a ``flow_dis`` model's own knobs, measured ones for other models) or
-            ``"measured"`` (measured knobs for every model).
+        source: ``"auto"`` (:func:`resolve_source`: steered when ``surrogate`` is given), ``"measured"``
+            or ``"steered"``.
+        surrogate: The descriptor surrogate of steered knobs (None: fitted on the reference sounds,
+            which needs a few thousand of them to be accurate).
     """
-    if source not in SEMANTIC_SOURCES:
-        raise ValueError(f"unknown semantic knob source {source!r}; choose from {', '.join(SEMANTIC_SOURCES)}")
     model = space.model
-    if isinstance(model, DisentanglingFlowModel) and source == "auto":
+    source = resolve_source(space, source, surrogate is not None)
+    if source == "flow_dis":
+        if not isinstance(model, DisentanglingFlowModel):
+            raise ValueError(f"flow_dis knobs need a flow_dis model, got {model.name!r}")
         span = 1.0 + float(model.semantic_scale)
         knobs = [
             SemanticKnob(low, high, DESCRIPTOR_TAGS.get((low, high)), "flow_dis", index=k, span=span)
@@ -157,7 +258,26 @@ def fit_semantic_knobs(
         return SemanticKnobs(space, knobs)
     if descriptors is None:
         descriptors = space.describe(space.to_params(reference))
+    if source == "steered":
+        if surrogate is None:
+            surrogate = fit_surrogate(space.to_params(reference), descriptors)
+        return SemanticKnobs(space, _steered_knobs(space, reference, surrogate), surrogate)
     return SemanticKnobs(space, _measured_knobs(reference, descriptors))
+
+
+def _steered_knobs(space: SoundSpace, reference: Tensor, surrogate: DescriptorSurrogate) -> list[SemanticKnob]:
+    with torch.no_grad():
+        predicted = surrogate(space.to_params(reference)).double()
+    knobs = []
+    for (low, high), name in DESCRIPTOR_TAGS.items():
+        output, sign = _STEERED_BY.get(name, (name, 1.0))
+        if output not in surrogate.names:
+            continue
+        index = surrogate.names.index(output)
+        coordinate = sign * predicted[:, index]
+        center, span = float(coordinate.mean()), max(2.0 * float(coordinate.std()), 1e-3)
+        knobs.append(SemanticKnob(low, high, name, "steered", index=index, center=center, span=span, sign=sign))
+    return knobs
 
 
 def _measured_knobs(reference: Tensor, descriptors: Mapping[str, Tensor]) -> list[SemanticKnob]:
