@@ -105,6 +105,7 @@ def test_steered_knobs_reach_the_descriptor_they_ask_for(steered: SemanticKnobs,
     reached = torch.stack([steered.values(steered.apply(z, {loud: v}))[:, loud] for v in (-0.5, 0.0, 0.5)])
     # every sound moves towards the asked value, and ends nearer to it than it started
     start = steered.values(z)[:, loud]
+    assert torch.allclose(steered.values(z, steered.space.to_params(z)), steered.values(z), atol=1e-5)
     for asked, found in zip((-0.5, 0.0, 0.5), reached, strict=True):
         assert bool(((found - asked).abs() <= (start - asked).abs() + 1e-4).all()), (asked, start, found)
     assert bool((reached[2] > reached[0]).all()), reached

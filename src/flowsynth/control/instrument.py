@@ -111,7 +111,7 @@ class Instrument:
         """The parameters, the macro knob values and the semantic knob values of the current sound."""
         with self._lock:
             z, params = self._z, self._params
-            semantic = self.semantic.values(z[None])[0].tolist() if len(self.semantic) else []
+            semantic = self.semantic.values(z[None], params[None])[0].tolist() if len(self.semantic) else []
             return params.tolist(), self.macros.knob_values(z), semantic
 
     def state(self) -> dict[str, Any]:
@@ -119,7 +119,7 @@ class Instrument:
         with self._lock:
             z, params = self._z, self._params
             knobs = self.macros.knob_values(z)
-            semantic = self.semantic.values(z[None])[0].tolist() if len(self.semantic) else []
+            semantic = self.semantic.values(z[None], params[None])[0].tolist() if len(self.semantic) else []
             xy = self.map.project(z[None])[0].tolist() if self.map else None
             return {
                 "version": self.version,

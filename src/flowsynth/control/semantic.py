@@ -171,17 +171,26 @@ class SemanticKnobs:
                 z = z + move * (STEER_MAX_STEP / length.clamp_min(1e-12)).clamp(max=1.0)
         return z.detach()
 
-    def values(self, z: Tensor) -> Tensor:
-        """Where latents ``[B, latent_size]`` put every knob: ``[B, n_knobs]``."""
+    def values(self, z: Tensor, params: Tensor | None = None) -> Tensor:
+        """Where latents ``[B, latent_size]`` put every knob: ``[B, n_knobs]``.
+
+        ``params`` (``[B, num_params]``, the latents' decoded parameters when the caller has them)
+        spares steered knobs a pass through the model.
+        """
         z = z.float()
         columns = []
         with torch.no_grad():
             w = self.space.model.to_semantic(z) if any(k.kind == "flow_dis" for k in self.knobs) else None  # type: ignore[operator]
+            predicted = None
+            if any(k.kind == "steered" for k in self.knobs):
+                if params is None:
+                    params = self.space.model.latent_to_params(z).clamp(0.0, 1.0)
+                predicted = self.surrogate(params.float())  # type: ignore[misc]
             for knob in self.knobs:
                 if knob.kind == "flow_dis":
                     coordinate = w[:, knob.index]  # type: ignore[index]
                 elif knob.kind == "steered":
-                    coordinate = self._predict(z, knob)
+                    coordinate = knob.sign * predicted[:, knob.index]  # type: ignore[index]
                 else:
                     coordinate = z @ torch.tensor(knob.direction)
                 columns.append((coordinate - knob.center) / knob.span)
