@@ -32,25 +32,30 @@ def test_the_measurements_are_cached(model_paths, tmp_path: Path, quick) -> None
     assert first.bank is not None and first.bank.names[0] == "random #0"
 
 
-def test_with_a_dataset_the_knobs_are_steered_and_their_surrogate_is_cached(
+def test_with_a_dataset_the_knobs_are_validated_and_their_surrogate_is_cached(
     model_paths, dataset_path, tmp_path: Path, quick
 ) -> None:
     setup = ControlSetup(data=str(dataset_path), analysis=quick, surrogate_steps=200)
     first = build_instrument(model_paths["flow_reg"], setup, cache_dir=tmp_path)
-    assert [k.kind for k in first.semantic.knobs] == ["steered"] * 6
+    assert {k.kind for k in first.semantic.knobs} <= {"measured", "steered"} and len(first.semantic.knobs) == 6
+    assert [s["name"] for s in first.semantic.selection] == [k.name for k in first.semantic.knobs]
+    assert all(set(s["validation_rho"]) == {"measured", "steered"} for s in first.semantic.selection)
     assert len(list(tmp_path.glob("*.json"))) == len(list(tmp_path.glob("*.pt"))) == 1
     again = build_instrument(model_paths["flow_reg"], setup, cache_dir=tmp_path)
-    assert again.semantic.knobs == first.semantic.knobs
+    assert again.semantic.knobs == first.semantic.knobs and again.semantic.selection == first.semantic.selection
+    steered = next((i for i, k in enumerate(first.semantic.knobs) if k.kind == "steered"), 0)
     first.load_preset(3)
     again.load_preset(3)
-    assert torch.equal(first.set_semantic({2: 0.4}), again.set_semantic({2: 0.4}))
+    assert torch.equal(first.set_semantic({steered: 0.4}), again.set_semantic({steered: 0.4}))
     weights = next(tmp_path.glob("*.pt"))
     weights.write_bytes(weights.read_bytes()[:100])  # truncated: measured again, not a crash
     assert build_instrument(model_paths["flow_reg"], setup, cache_dir=tmp_path).semantic.knobs == first.semantic.knobs
     weights.unlink()  # lost: measured again
     third = build_instrument(model_paths["flow_reg"], setup, cache_dir=tmp_path)
     assert third.semantic.knobs == first.semantic.knobs and len(list(tmp_path.glob("*.pt"))) == 1
-    with pytest.raises(ValueError, match=r"steered semantic knobs need a dataset with stored descriptors \(--data\)"):
+    with pytest.raises(
+        ValueError, match=r"steered and validated semantic knobs need a dataset with stored descriptors \(--data\)"
+    ):
         build_instrument(model_paths["flow_reg"], ControlSetup(analysis=quick, semantic="steered"), use_cache=False)
 
 

@@ -88,11 +88,26 @@ def steered(space: SoundSpace, dataset_path) -> SemanticKnobs:
     params = torch.from_numpy(data.read("params", "train"))
     descriptors = {n: torch.from_numpy(data.read(f"descriptors/{n}", "train")) for n in data.descriptor_names()}
     surrogate = fit_surrogate(params, descriptors, steps=300)
-    return fit_semantic_knobs(space, space.to_latent(params), descriptors, surrogate=surrogate)
+    return fit_semantic_knobs(space, space.to_latent(params), descriptors, "steered", surrogate)
 
 
-def test_auto_knobs_are_steered_when_there_is_a_surrogate(steered: SemanticKnobs, measured: SemanticKnobs) -> None:
+def test_auto_knobs_are_validated_when_there_is_a_surrogate(
+    steered: SemanticKnobs, measured: SemanticKnobs, space: SoundSpace, dataset_path
+) -> None:
     assert all(k.kind == "measured" for k in measured.knobs), "no surrogate: measured knobs"
+    data = DatasetFile(dataset_path)
+    params = torch.from_numpy(data.read("params", "train"))
+    descriptors = {n: torch.from_numpy(data.read(f"descriptors/{n}", "train")) for n in data.descriptor_names()}
+    chosen = fit_semantic_knobs(space, space.to_latent(params), descriptors, surrogate=steered.surrogate, validation=4)
+    assert [s["name"] for s in chosen.selection] == [k.name for k in chosen.knobs] == [k.name for k in steered.knobs]
+    for knob, selection in zip(chosen.knobs, chosen.selection, strict=True):
+        rho = selection["validation_rho"]
+        assert knob.kind == selection["chosen"] == ("steered" if rho["steered"] > rho["measured"] else "measured")
+        if knob.kind == "steered":
+            assert knob == steered.knobs[[k.name for k in steered.knobs].index(knob.name)]
+
+
+def test_steered_knobs_follow_the_surrogate(steered: SemanticKnobs) -> None:
     assert [(k.low, k.high) for k in steered.knobs] == list(DESCRIPTOR_TAGS)
     assert all(k.kind == "steered" for k in steered.knobs)
     percussive = next(k for k in steered.knobs if k.descriptor == "percussiveness")

@@ -42,5 +42,7 @@ def test_surrogate_refuses_what_it_cannot_learn(rendered) -> None:
         fit_surrogate(params, broken, steps=10)
 
 
-def test_flatness_is_steered_in_decades() -> None:
+def test_flatness_and_duration_are_steered_in_decades() -> None:
     assert steering_value("flatness", torch.tensor([0.0, 1e-2])).tolist() == pytest.approx([-6.0, -2.0])
+    assert steering_value("effective_duration_s", torch.tensor([0.0, 0.1, 1.0])).tolist() == pytest.approx([-2, -1, 0])
+    assert steering_value("loudness_db", torch.tensor([-20.0])).tolist() == [-20.0]

@@ -23,10 +23,10 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, help="torch CPU threads (serve: 1 by default)")
     parser.add_argument(
         "--semantic-knobs",
-        choices=("auto", "measured", "steered"),
+        choices=("auto", "measured", "steered", "validated"),
         default="auto",
-        help="semantic knobs: a flow_dis model's own, else steered with --data and measured without (auto), "
-        "or measured or steered (needs --data) for every model",
+        help="semantic knobs: a flow_dis model's own, else validated with --data and measured without (auto), "
+        "or measured, steered or validated (the measured or steered knob of each pair; these two need --data)",
     )
 
 

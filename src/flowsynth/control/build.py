@@ -59,8 +59,9 @@ class ControlSetup:
         analysis: How the macros are measured.
         seed: Seed of the bank subset and the random bank.
         semantic: Where the semantic knobs come from: ``"auto"`` (a ``flow_dis`` model's own, else
-            steered when there is a dataset, else measured), ``"measured"`` or ``"steered"`` (needs a
-            dataset: the descriptor surrogate learns from its training split); see
+            validated when there is a dataset, else measured), ``"measured"``, ``"steered"`` or
+            ``"validated"`` (the last two need a dataset: the descriptor surrogate learns from its
+            training split); see
             :func:`~flowsynth.control.semantic.fit_semantic_knobs`.
         surrogate_steps: Training batches of the descriptor surrogate of steered knobs.
     """
@@ -174,9 +175,9 @@ def _measure(
         reference = torch.cat([reference, space.to_latent(extra.params)])
     scale = DescriptorScale.fit(bank.descriptors) if bank.descriptors else None
     described = bool(bank.descriptors) and len(reference) == len(bank)
-    steered = resolve_source(space, setup.semantic, bool(setup.data) and described) == "steered"
+    steered = resolve_source(space, setup.semantic, bool(setup.data) and described) in ("steered", "validated")
     if steered and (not setup.data or not described):
-        raise ValueError("steered semantic knobs need a dataset with stored descriptors (--data)")
+        raise ValueError("steered and validated semantic knobs need a dataset with stored descriptors (--data)")
     if log:
         steps = setup.analysis
         log(f"measuring {space.latent_size} latent dimensions ({steps.anchors} anchors x {steps.steps} steps)...")
@@ -190,7 +191,9 @@ def _measure(
         surrogate = fit_surrogate(
             train.params, train.descriptors or {}, steps=setup.surrogate_steps, seed=setup.seed, log=log
         )
-        semantic = fit_semantic_knobs(space, reference, bank.descriptors, setup.semantic, surrogate)
+        if log:
+            log("choosing each pair's knob around validation presets...")
+        semantic = fit_semantic_knobs(space, reference, bank.descriptors, setup.semantic, surrogate, seed=setup.seed)
     elif described:
         semantic = fit_semantic_knobs(space, reference, bank.descriptors, setup.semantic)
     else:

@@ -1,7 +1,8 @@
 """Measures a model's controls on a dataset's held-out presets, as ``PROTOCOL.md`` asks.
 
 * Semantic knobs: fitted on the training split (measured knobs; steered knobs, whose descriptor
-  surrogate learns from the whole training split) or the model's own (``flow_dis``), then swept around ``anchors`` test presets: Spearman rho with the pair's descriptor and leakage.
+  surrogate learns from the whole training split; validated knobs, either of the two per pair, chosen
+  around training presets) or the model's own (``flow_dis``), then swept around ``anchors`` test presets: Spearman rho with the pair's descriptor and leakage.
 * Interpolation: ``pairs`` seeded pairs of test presets, the straight latent path against the naive one,
   smoothness per descriptor normalized with the training split's descriptor scale; and the same
   between the sounds the model hears in those test sounds (the parameters of their posterior-mean
@@ -62,10 +63,10 @@ def evaluate_controls(
     begin = time.perf_counter()
     source = resolve_source(space, semantic_source, steerable=True)
     surrogate = None
-    if source == "steered":
+    if source in ("steered", "validated"):
         everything = PresetBank.from_dataset(data, "train")
         surrogate = fit_surrogate(everything.params, everything.descriptors or {}, seed=seed)
-    knobs = fit_semantic_knobs(space, reference, train.descriptors, semantic_source, surrogate)
+    knobs = fit_semantic_knobs(space, reference, train.descriptors, semantic_source, surrogate, seed=seed)
     semantic = evaluate_semantic(knobs, space.to_latent(test.params[order[:anchors]]), steps, scale)
     encoded_params = _encoded(space, data, order[: 2 * pairs])
     interpolations = {}
@@ -86,6 +87,7 @@ def evaluate_controls(
         "seed": seed,
         "semantic_source": source,
         "semantic": semantic,
+        "semantic_selection": knobs.selection,
         **interpolations,
         "macros": [
             {"knob": i, "dim": m.dim, "name": m.name, "label": m.label, "sound_score": round(m.sound_score, 4)}
@@ -154,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
         "--semantic-knobs",
         choices=SEMANTIC_SOURCES,
         default="auto",
-        help="a flow_dis model's own knobs, else steered ones (auto), or measured or steered ones for every model",
+        help="a flow_dis model's own knobs, else validated ones (auto), or measured, steered or validated ones",
     )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -175,7 +177,7 @@ def main(argv: list[str] | None = None) -> None:
     for row in report["semantic"]:
         rho, leak = row["rho"], row["leakage"]
         print(
-            f"{row['name']:<24} rho {rho['mean']:+.3f} [{rho['ci95_low']:+.3f}, {rho['ci95_high']:+.3f}]  leakage {leak['mean']:.3f}"
+            f"{row['name']:<24} {row['kind']:<9} rho {rho['mean']:+.3f} [{rho['ci95_low']:+.3f}, {rho['ci95_high']:+.3f}]  leakage {leak['mean']:.3f}"
         )
     for key in report:
         if key.startswith("interpolation"):

@@ -8,8 +8,7 @@
   (lambda = 1e-3 n) of the normalized descriptor on the reference latents. The knob sets the
   coordinate along ``u`` to ``center + v * span`` (reference mean and twice the standard deviation of
   ``z . u``) and keeps the orthogonal part of ``z``.
-* **Steered** knobs (``source="steered"``; the default for models other than ``flow_dis`` when there
-  is a surrogate, which :func:`~flowsynth.control.build_instrument` fits on a dataset) follow a
+* **Steered** knobs (``source="steered"``) follow a
   :class:`~flowsynth.control.surrogate.DescriptorSurrogate` (descriptors predicted from parameters)
   through the model's latent -> parameters map. Knob value ``v`` asks for the predicted descriptor
   ``center + v * span`` (reference mean and twice the standard deviation of the prediction); the
@@ -18,6 +17,10 @@
   so the knob follows the direction that changes the descriptor around the current sound.
   Percussiveness is steered through the effective duration (shorter is more percussive), which keeps
   a gradient where every sustained sound has percussiveness 0.
+* **Validated** knobs (``source="validated"``; the default for models other than ``flow_dis`` when there
+  is a surrogate, which :func:`~flowsynth.control.build_instrument` fits on a dataset): per pair, the
+  measured or the steered knob, whichever has the higher mean Spearman rho around a few seeded
+  reference presets.
 
 :func:`evaluate_semantic` measures each knob as ``PROTOCOL.md`` asks: Spearman's rho between the knob
 value and the pair's descriptor along a sweep around each held-out preset, and the leakage (the
@@ -104,10 +107,16 @@ class SemanticKnobs:
         space: The model and synth.
         knobs: The knobs, in order.
         surrogate: The descriptor surrogate steered knobs follow.
+        selection: How each knob was chosen (``validated`` knobs: both candidates' rho on the
+            validation presets), for reports.
     """
 
     def __init__(
-        self, space: SoundSpace, knobs: list[SemanticKnob], surrogate: DescriptorSurrogate | None = None
+        self,
+        space: SoundSpace,
+        knobs: list[SemanticKnob],
+        surrogate: DescriptorSurrogate | None = None,
+        selection: list[dict] | None = None,
     ) -> None:
         if any(k.kind == "flow_dis" for k in knobs) and not hasattr(space.model, "to_semantic"):
             raise ValueError(f"flow_dis knobs need a flow_dis model, got {space.model.name!r}")
@@ -119,6 +128,7 @@ class SemanticKnobs:
                     f"the surrogate takes {surrogate.num_params} parameters, the model has {space.num_params}"
                 )
         self.space, self.knobs, self.surrogate = space, list(knobs), surrogate
+        self.selection = list(selection or [])
 
     def __len__(self) -> int:
         return len(self.knobs)
@@ -201,6 +211,8 @@ class SemanticKnobs:
         data: dict = {"knobs": [asdict(k) | {"direction": list(k.direction)} for k in self.knobs]}
         if self.surrogate is not None:
             data["surrogate"] = self.surrogate.config()
+        if self.selection:
+            data["selection"] = self.selection
         return data
 
     @classmethod
@@ -213,25 +225,27 @@ class SemanticKnobs:
             if surrogate_state is None:
                 raise ValueError("these semantic knobs need their surrogate's weights")
             surrogate = DescriptorSurrogate.from_config(data["surrogate"], surrogate_state)
-        return cls(space, knobs, surrogate)
+        return cls(space, knobs, surrogate, data.get("selection"))
 
 
 #: Where semantic knobs come from (see :func:`fit_semantic_knobs`).
-SEMANTIC_SOURCES = ("auto", "measured", "steered")
+SEMANTIC_SOURCES = ("auto", "measured", "steered", "validated")
 
 
 def resolve_source(space: SoundSpace, source: str, steerable: bool) -> str:
     """What ``source`` means for this model: ``"flow_dis"``, ``"measured"`` or ``"steered"``.
 
-    ``"auto"`` is the model's own knobs for ``flow_dis``, else steered knobs when a descriptor
-    surrogate can be had (``steerable``: a dataset of described sounds to fit it on), else measured ones.
+    ``"auto"`` is the model's own knobs for ``flow_dis``, else validated knobs (the measured or the
+    steered knob of each pair, whichever follows its descriptor better around validation presets) when
+    a descriptor surrogate can be had (``steerable``: a dataset of described sounds to fit it on), else
+    measured ones.
     """
     if source not in SEMANTIC_SOURCES:
         raise ValueError(f"unknown semantic knob source {source!r}; choose from {', '.join(SEMANTIC_SOURCES)}")
     if source == "auto":
         if isinstance(space.model, DisentanglingFlowModel):
             return "flow_dis"
-        return "steered" if steerable else "measured"
+        return "validated" if steerable else "measured"
     return source
 
 
@@ -241,18 +255,23 @@ def fit_semantic_knobs(
     descriptors: Mapping[str, Tensor] | None = None,
     source: str = "auto",
     surrogate: DescriptorSurrogate | None = None,
+    validation: int = 12,
+    seed: int = 0,
 ) -> SemanticKnobs:
-    """The semantic knobs of ``space``'s model: its own (``flow_dis``), measured or steered ones.
+    """The semantic knobs of ``space``'s model: its own (``flow_dis``), measured, steered or validated ones.
 
     Arguments:
         space: The model and synth.
         reference: Reference latents ``[n, latent_size]``.
         descriptors: Descriptors ``{name: [n]}`` of the reference sounds (needed for measured knobs;
             rendered when None).
-        source: ``"auto"`` (:func:`resolve_source`: steered when ``surrogate`` is given), ``"measured"``
-            or ``"steered"``.
+        source: ``"auto"`` (:func:`resolve_source`: validated when ``surrogate`` is given),
+            ``"measured"``, ``"steered"`` or ``"validated"``.
         surrogate: The descriptor surrogate of steered knobs (None: fitted on the reference sounds,
             which needs a few thousand of them to be accurate).
+        validation: Reference presets (a seeded choice) the candidates of validated knobs are swept
+            around; the one with the higher mean Spearman rho is kept (ties: the measured one).
+        seed: Seed of that choice.
     """
     model = space.model
     source = resolve_source(space, source, surrogate is not None)
@@ -267,11 +286,40 @@ def fit_semantic_knobs(
         return SemanticKnobs(space, knobs)
     if descriptors is None:
         descriptors = space.describe(space.to_params(reference))
+    if source == "measured":
+        return SemanticKnobs(space, _measured_knobs(reference, descriptors))
+    if surrogate is None:
+        surrogate = fit_surrogate(space.to_params(reference), descriptors)
+    steered = _steered_knobs(space, reference, surrogate)
     if source == "steered":
-        if surrogate is None:
-            surrogate = fit_surrogate(space.to_params(reference), descriptors)
-        return SemanticKnobs(space, _steered_knobs(space, reference, surrogate), surrogate)
-    return SemanticKnobs(space, _measured_knobs(reference, descriptors))
+        return SemanticKnobs(space, steered, surrogate)
+    return _validated(space, reference, _measured_knobs(reference, descriptors), steered, surrogate, validation, seed)
+
+
+def _validated(
+    space: SoundSpace,
+    reference: Tensor,
+    measured: list[SemanticKnob],
+    steered: list[SemanticKnob],
+    surrogate: DescriptorSurrogate,
+    validation: int,
+    seed: int,
+) -> SemanticKnobs:
+    """Per pair, the measured or the steered knob, whichever has the higher rho around validation presets."""
+    order = torch.randperm(len(reference), generator=torch.Generator().manual_seed(seed))
+    anchors = reference[order[: max(int(validation), 2)]]
+    steered_by_pair = {(k.low, k.high): k for k in steered}
+    knobs, selection = [], []
+    for candidate in measured:
+        rival = steered_by_pair.get((candidate.low, candidate.high))
+        rho = {}
+        for knob in (candidate, rival) if rival is not None else (candidate,):
+            (report,) = evaluate_semantic(SemanticKnobs(space, [knob], surrogate), anchors)
+            rho[knob.kind] = round(float(report["rho"]["mean"]), 4)
+        chosen = rival if rival is not None and rho["steered"] > rho["measured"] else candidate
+        knobs.append(chosen)
+        selection.append({"name": candidate.name, "validation_rho": rho, "chosen": chosen.kind})
+    return SemanticKnobs(space, knobs, surrogate, selection)
 
 
 def _steered_knobs(space: SoundSpace, reference: Tensor, surrogate: DescriptorSurrogate) -> list[SemanticKnob]:

@@ -7,8 +7,9 @@ parameters and the descriptors of their rendered sounds (a dataset stores both),
 own response, including parameters the model's encoder does not hear.
 
 Its outputs are the :data:`STEERED` descriptors on a steering scale: the centroid in octaves, the
-flatness in decades (``log10``, so tonal sounds still have a gradient towards noise), the others as
-they are; each centred and divided by its standard deviation over the training sounds.
+flatness and the effective duration in decades (``log10``: tonal sounds still have a gradient towards
+noise, and durations change by ratios), the others as they are; each centred and divided by its
+standard deviation over the training sounds.
 
 Example:
     >>> params = torch.rand(64, 4, generator=torch.Generator().manual_seed(0))
@@ -34,17 +35,21 @@ __all__ = ["STEERED", "DescriptorSurrogate", "fit_surrogate", "steering_value"]
 
 #: Descriptors a surrogate predicts (those present in the training data), in this order.
 STEERED = ("centroid_hz", "flatness", "loudness_db", "flux", "effective_duration_s", "harmonicity")
-_FLATNESS_FLOOR = 1e-6
+#: Descriptors steered in decades (``log10``), with their floors: the flatness of a tonal sound still
+#: has a way towards noise, and durations are heard in ratios (a 50 ms hit against 100 ms is as clear a
+#: change as 1 s against 2 s).
+_LOG_FLOORS = {"flatness": 1e-6, "effective_duration_s": 1e-2}
 
 
 def steering_value(name: str, values: Tensor) -> Tensor:
-    """A descriptor on the steering scale (float64): the flatness in decades, the rest as :func:`transform`.
+    """A descriptor on the steering scale (float64): the flatness and the effective duration in decades,
+    the rest as :func:`transform`.
 
     >>> steering_value("flatness", torch.tensor([0.001, 0.1], dtype=torch.float64)).tolist()
     [-3.0, -1.0]
     """
-    if name == "flatness":
-        return torch.log10(torch.as_tensor(values).double().clamp_min(_FLATNESS_FLOOR))
+    if name in _LOG_FLOORS:
+        return torch.log10(torch.as_tensor(values).double().clamp_min(_LOG_FLOORS[name]))
     return transform(name, torch.as_tensor(values))
 
 
