@@ -139,3 +139,19 @@ def test_steered_knobs_need_their_surrogate(steered: SemanticKnobs, space: Sound
     assert again.knobs == steered.knobs
     z = torch.zeros(2, space.latent_size)
     assert torch.allclose(again.apply(z, {0: 0.3}), steered.apply(z, {0: 0.3}))
+
+
+def test_validated_knobs_of_a_flow_dis_model_weigh_its_own_knobs_too(
+    steered: SemanticKnobs, dis_space: SoundSpace, dataset_path
+) -> None:
+    data = DatasetFile(dataset_path)
+    params = torch.from_numpy(data.read("params", "train"))
+    descriptors = {n: torch.from_numpy(data.read(f"descriptors/{n}", "train")) for n in data.descriptor_names()}
+    z = dis_space.to_latent(params)
+    own = fit_semantic_knobs(dis_space, z, descriptors, surrogate=steered.surrogate)
+    assert [k.kind for k in own.knobs] == ["flow_dis", "flow_dis"], "auto stays the model's own knobs"
+    chosen = fit_semantic_knobs(dis_space, z, descriptors, "validated", steered.surrogate, validation=4)
+    assert [k.name for k in chosen.knobs] == [f"{low} / {high}" for low, high in DESCRIPTOR_TAGS]
+    first = chosen.selection[0]
+    assert set(first["validation_rho"]) == {"measured", "steered", "flow_dis"}
+    assert first["chosen"] == max(first["validation_rho"], key=first["validation_rho"].get)

@@ -19,8 +19,8 @@
   a gradient where every sustained sound has percussiveness 0.
 * **Validated** knobs (``source="validated"``; the default for models other than ``flow_dis`` when there
   is a surrogate, which :func:`~flowsynth.control.build_instrument` fits on a dataset): per pair, the
-  measured or the steered knob, whichever has the higher mean Spearman rho around a few seeded
-  reference presets.
+  measured, the steered or (``flow_dis``) the model's own knob, whichever has the highest mean Spearman
+  rho around a few seeded reference presets.
 
 :func:`evaluate_semantic` measures each knob as ``PROTOCOL.md`` asks: Spearman's rho between the knob
 value and the pair's descriptor along a sweep around each held-out preset, and the leakage (the
@@ -270,20 +270,16 @@ def fit_semantic_knobs(
         surrogate: The descriptor surrogate of steered knobs (None: fitted on the reference sounds,
             which needs a few thousand of them to be accurate).
         validation: Reference presets (a seeded choice) the candidates of validated knobs are swept
-            around; the one with the higher mean Spearman rho is kept (ties: the measured one).
+            around; the one with the higher mean Spearman rho is kept (ties: the first of measured,
+            steered, and a ``flow_dis`` model's own knob, which is a candidate too).
         seed: Seed of that choice.
     """
-    model = space.model
     source = resolve_source(space, source, surrogate is not None)
+    own = _own_knobs(space) if source in ("flow_dis", "validated") else []
     if source == "flow_dis":
-        if not isinstance(model, DisentanglingFlowModel):
-            raise ValueError(f"flow_dis knobs need a flow_dis model, got {model.name!r}")
-        span = 1.0 + float(model.semantic_scale)
-        knobs = [
-            SemanticKnob(low, high, DESCRIPTOR_TAGS.get((low, high)), "flow_dis", index=k, span=span)
-            for k, (low, high) in enumerate(model.pairs)
-        ]
-        return SemanticKnobs(space, knobs)
+        if not own:
+            raise ValueError(f"flow_dis knobs need a flow_dis model, got {space.model.name!r}")
+        return SemanticKnobs(space, own)
     if descriptors is None:
         descriptors = space.describe(space.to_params(reference))
     if source == "measured":
@@ -293,32 +289,47 @@ def fit_semantic_knobs(
     steered = _steered_knobs(space, reference, surrogate)
     if source == "steered":
         return SemanticKnobs(space, steered, surrogate)
-    return _validated(space, reference, _measured_knobs(reference, descriptors), steered, surrogate, validation, seed)
+    candidates = _measured_knobs(reference, descriptors) + steered + own
+    return _validated(space, reference, candidates, surrogate, validation, seed)
+
+
+def _own_knobs(space: SoundSpace) -> list[SemanticKnob]:
+    """A ``flow_dis`` model's own knobs (none for other models)."""
+    model = space.model
+    if not isinstance(model, DisentanglingFlowModel):
+        return []
+    span = 1.0 + float(model.semantic_scale)
+    return [
+        SemanticKnob(low, high, DESCRIPTOR_TAGS.get((low, high)), "flow_dis", index=k, span=span)
+        for k, (low, high) in enumerate(model.pairs)
+    ]
 
 
 def _validated(
     space: SoundSpace,
     reference: Tensor,
-    measured: list[SemanticKnob],
-    steered: list[SemanticKnob],
+    candidates: list[SemanticKnob],
     surrogate: DescriptorSurrogate,
     validation: int,
     seed: int,
 ) -> SemanticKnobs:
-    """Per pair, the measured or the steered knob, whichever has the higher rho around validation presets."""
+    """Per pair, the candidate with the highest rho around validation presets (a pair without a
+    descriptor keeps its only, ``flow_dis``, knob)."""
     order = torch.randperm(len(reference), generator=torch.Generator().manual_seed(seed))
     anchors = reference[order[: max(int(validation), 2)]]
-    steered_by_pair = {(k.low, k.high): k for k in steered}
+    pairs: dict[tuple[str, str], list[SemanticKnob]] = {}
+    for knob in candidates:
+        pairs.setdefault((knob.low, knob.high), []).append(knob)
     knobs, selection = [], []
-    for candidate in measured:
-        rival = steered_by_pair.get((candidate.low, candidate.high))
-        rho = {}
-        for knob in (candidate, rival) if rival is not None else (candidate,):
-            (report,) = evaluate_semantic(SemanticKnobs(space, [knob], surrogate), anchors)
-            rho[knob.kind] = round(float(report["rho"]["mean"]), 4)
-        chosen = rival if rival is not None and rho["steered"] > rho["measured"] else candidate
+    for rivals in pairs.values():
+        rho: dict[str, float] = {}
+        if rivals[0].descriptor is not None:
+            for knob in rivals:
+                (report,) = evaluate_semantic(SemanticKnobs(space, [knob], surrogate), anchors)
+                rho[knob.kind] = round(float(report["rho"]["mean"]), 4)
+        chosen = max(rivals, key=lambda k: rho.get(k.kind, 0.0))  # the first of equals
         knobs.append(chosen)
-        selection.append({"name": candidate.name, "validation_rho": rho, "chosen": chosen.kind})
+        selection.append({"name": chosen.name, "validation_rho": rho, "chosen": chosen.kind})
     return SemanticKnobs(space, knobs, surrogate, selection)
 
 
