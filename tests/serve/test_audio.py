@@ -111,3 +111,26 @@ def test_voices_are_limited(instrument: Instrument) -> None:
     finally:
         engine.stop()
     assert torch.isfinite(instrument.params).all()
+
+
+def test_a_note_waiting_while_the_sound_changes_starts_with_the_new_sound(instrument: Instrument) -> None:
+    instrument.load_preset(4)
+    engine = AudioEngine(instrument, crossfade_s=0.03, release_s=0.05)
+    render = engine._render
+    changed = []
+
+    def render_then_change(params, note):
+        audio = render(params, note)
+        if not changed:  # the sound changes while the first rendering is under way
+            changed.append(True)
+            instrument.load_preset(2)
+        return audio
+
+    engine._render = render_then_change
+    engine.note_on(60)  # waits: nothing is rendered yet
+    engine._render_needed()  # renders preset 4, which is no longer the sound: the note keeps waiting
+    assert not engine._events and 60 in engine._pending
+    engine._render_needed()
+    assert [e[0] for e in engine._events] == ["start"]
+    expected = _render(instrument, 60)
+    assert np.allclose(engine._events[0][3], expected, atol=1e-6), "the note starts with the current sound"

@@ -181,6 +181,11 @@ class AudioEngine:
                 if self._cache_version != version:
                     return
                 self._cache[note] = buffer
+                if self.instrument.version != version:
+                    # the sound changed while this note rendered: a waiting note starts (or a playing
+                    # one fades) only with the current sound, rendered on the next round
+                    self._wake.set()
+                    return
                 start = self._pending.pop(note, None)
             if start is not None:
                 self._events.append(("start", note, start[0] / 100.0, buffer, start[1]))
