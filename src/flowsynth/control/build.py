@@ -28,7 +28,7 @@ from flowsynth.control.macros import AnalysisConfig, MacroSet, analyze_macros
 from flowsynth.control.map import PresetBank, preset_map
 from flowsynth.control.semantic import SemanticKnobs, fit_semantic_knobs, resolve_source
 from flowsynth.control.space import SoundSpace
-from flowsynth.control.surrogate import fit_surrogate
+from flowsynth.control.surrogate import fit_dataset_surrogate
 
 __all__ = ["CACHE_FORMAT", "ControlSetup", "build_instrument", "default_cache_dir"]
 
@@ -175,8 +175,8 @@ def _measure(
         reference = torch.cat([reference, space.to_latent(extra.params)])
     scale = DescriptorScale.fit(bank.descriptors) if bank.descriptors else None
     described = bool(bank.descriptors) and len(reference) == len(bank)
-    steered = resolve_source(space, setup.semantic, bool(setup.data) and described) in ("steered", "validated")
-    if steered and (not setup.data or not described):
+    needs_surrogate = resolve_source(space, setup.semantic, bool(setup.data) and described) in ("steered", "validated")
+    if needs_surrogate and (not setup.data or not described):
         raise ValueError("steered and validated semantic knobs need a dataset with stored descriptors (--data)")
     if log:
         steps = setup.analysis
@@ -184,13 +184,8 @@ def _measure(
     macros = analyze_macros(space, reference, setup.analysis, scale)
     if log:
         log("fitting the semantic knobs...")
-    if steered:
-        train = PresetBank.from_dataset(setup.data, "train")  # type: ignore[arg-type]
-        if log:
-            log(f"fitting the descriptor surrogate on {len(train)} training sounds...")
-        surrogate = fit_surrogate(
-            train.params, train.descriptors or {}, steps=setup.surrogate_steps, seed=setup.seed, log=log
-        )
+    if needs_surrogate:
+        surrogate = fit_dataset_surrogate(setup.data, setup.surrogate_steps, setup.seed, log)  # type: ignore[arg-type]
         if log:
             log("choosing each pair's knob around validation presets...")
         semantic = fit_semantic_knobs(space, reference, bank.descriptors, setup.semantic, surrogate, seed=setup.seed)

@@ -30,7 +30,7 @@ from flowsynth.control.macros import AnalysisConfig, analyze_macros
 from flowsynth.control.map import PresetBank
 from flowsynth.control.semantic import SEMANTIC_SOURCES, evaluate_semantic, fit_semantic_knobs, resolve_source
 from flowsynth.control.space import SoundSpace
-from flowsynth.control.surrogate import fit_surrogate
+from flowsynth.control.surrogate import fit_dataset_surrogate
 from flowsynth.features import mean_ci
 
 __all__ = ["evaluate_controls", "main"]
@@ -62,10 +62,7 @@ def evaluate_controls(
     order = torch.randperm(len(test), generator=torch.Generator().manual_seed(seed))
     begin = time.perf_counter()
     source = resolve_source(space, semantic_source, steerable=True)
-    surrogate = None
-    if source in ("steered", "validated"):
-        everything = PresetBank.from_dataset(data, "train")
-        surrogate = fit_surrogate(everything.params, everything.descriptors or {}, seed=seed)
+    surrogate = fit_dataset_surrogate(data, seed=seed) if source in ("steered", "validated") else None
     knobs = fit_semantic_knobs(space, reference, train.descriptors, semantic_source, surrogate, seed=seed)
     semantic = evaluate_semantic(knobs, space.to_latent(test.params[order[:anchors]]), steps, scale)
     encoded_params = _encoded(space, data, order[: 2 * pairs])

@@ -157,10 +157,16 @@ class SemanticKnobs:
                     z = z + (target - z @ u)[:, None] * u[None, :]
         return z
 
+    def _outputs(self, z: Tensor, params: Tensor | None = None) -> Tensor:
+        """The surrogate's outputs ``[B, K]`` at latents ``z`` (or at their decoded ``params`` when given);
+        differentiable in ``z`` when gradients are on."""
+        if params is None:
+            params = self.space.model.latent_to_params(z).clamp(0.0, 1.0)
+        return self.surrogate(params.float())  # type: ignore[misc]
+
     def _predict(self, z: Tensor, knob: SemanticKnob) -> Tensor:
         """The steered coordinate ``sign * surrogate(params(z))[index]`` ``[B]`` (differentiable)."""
-        params = self.space.model.latent_to_params(z).clamp(0.0, 1.0)
-        return knob.sign * self.surrogate(params)[:, knob.index]  # type: ignore[misc]
+        return knob.sign * self._outputs(z)[:, knob.index]
 
     def _steer(self, z: Tensor, knob: SemanticKnob, target: float) -> Tensor:
         """``z`` moved until the steered coordinate reaches ``target`` (see the module docstring)."""
@@ -191,11 +197,7 @@ class SemanticKnobs:
         columns = []
         with torch.no_grad():
             w = self.space.model.to_semantic(z) if any(k.kind == "flow_dis" for k in self.knobs) else None  # type: ignore[operator]
-            predicted = None
-            if any(k.kind == "steered" for k in self.knobs):
-                if params is None:
-                    params = self.space.model.latent_to_params(z).clamp(0.0, 1.0)
-                predicted = self.surrogate(params.float())  # type: ignore[misc]
+            predicted = self._outputs(z, params) if any(k.kind == "steered" for k in self.knobs) else None
             for knob in self.knobs:
                 if knob.kind == "flow_dis":
                     coordinate = w[:, knob.index]  # type: ignore[index]
@@ -343,9 +345,14 @@ def _steered_knobs(space: SoundSpace, reference: Tensor, surrogate: DescriptorSu
             continue
         index = surrogate.names.index(output)
         coordinate = sign * predicted[:, index]
-        center, span = float(coordinate.mean()), max(2.0 * float(coordinate.std()), 1e-3)
+        center, span = _center_span(coordinate)
         knobs.append(SemanticKnob(low, high, name, "steered", index=index, center=center, span=span, sign=sign))
     return knobs
+
+
+def _center_span(coordinate: Tensor) -> tuple[float, float]:
+    """A knob's centre and span over the reference presets: the coordinate's mean and twice its deviation."""
+    return float(coordinate.mean()), max(2.0 * float(coordinate.std()), 1e-3)
 
 
 def _measured_knobs(reference: Tensor, descriptors: Mapping[str, Tensor]) -> list[SemanticKnob]:
@@ -365,7 +372,7 @@ def _measured_knobs(reference: Tensor, descriptors: Mapping[str, Tensor]) -> lis
         beta = torch.linalg.solve(gram, centred[keep].T @ y[keep])
         u = beta / beta.norm().clamp_min(1e-12)
         coordinate = z @ u
-        center, span = float(coordinate.mean()), max(2.0 * float(coordinate.std()), 1e-3)
+        center, span = _center_span(coordinate)
         knobs.append(
             SemanticKnob(low, high, name, "measured", direction=tuple(u.float().tolist()), center=center, span=span)
         )

@@ -24,14 +24,16 @@ Example:
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Mapping
 
 import torch
 from torch import Tensor, nn
 
 from flowsynth.control.descriptors import transform
+from flowsynth.control.map import PresetBank
 
-__all__ = ["STEERED", "DescriptorSurrogate", "fit_surrogate", "steering_value"]
+__all__ = ["STEERED", "DescriptorSurrogate", "fit_dataset_surrogate", "fit_surrogate", "steering_value"]
 
 #: Descriptors a surrogate predicts (those present in the training data), in this order.
 STEERED = ("centroid_hz", "flatness", "loudness_db", "flux", "effective_duration_s", "harmonicity")
@@ -161,3 +163,16 @@ def fit_surrogate(
     if not math.isfinite(float(loss.detach())):
         raise ValueError("the descriptor surrogate diverged (non-finite loss)")
     return surrogate.eval().requires_grad_(False)
+
+
+def fit_dataset_surrogate(
+    data: str | os.PathLike[str],
+    steps: int = 4000,
+    seed: int = 0,
+    log: Callable[[str], None] | None = None,
+) -> DescriptorSurrogate:
+    """:func:`fit_surrogate` on every sound of a dataset's training split (its parameters and stored descriptors)."""
+    train = PresetBank.from_dataset(data, "train")
+    if log:
+        log(f"fitting the descriptor surrogate on {len(train)} training sounds...")
+    return fit_surrogate(train.params, train.descriptors or {}, steps=steps, seed=seed, log=log)
