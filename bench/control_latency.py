@@ -68,8 +68,8 @@ def time_direct(instrument: Instrument, count: int) -> list[float]:
     return times
 
 
-def time_semantic(instrument: Instrument, count: int, turned: bool) -> list[float]:
-    """``Instrument.set_semantic`` on knob 0: random jumps, or a knob turned in steps of 0.02 (a sweep)."""
+def time_semantic(instrument: Instrument, index: int, count: int, turned: bool) -> list[float]:
+    """``Instrument.set_semantic`` on knob ``index``: random jumps, or a knob turned in steps of 0.02 (a sweep)."""
     if turned:
         sweep = torch.linspace(-1, 1, 101).tolist()
         values = [(sweep + sweep[::-1])[i % 202] for i in range(count)]
@@ -79,7 +79,7 @@ def time_semantic(instrument: Instrument, count: int, turned: bool) -> list[floa
     times = []
     for value in values:
         start = time.perf_counter()
-        instrument.set_semantic({0: value})
+        instrument.set_semantic({index: value})
         times.append(time.perf_counter() - start)
     return times
 
@@ -267,10 +267,12 @@ def main() -> None:
         "UDP echo (baseline)": summary(time_udp_echo(args.count)),
         "OSC knob -> /params": summary(time_osc(instrument, args.count)),
     }
-    if len(instrument.semantic):
-        kind = instrument.semantic.knobs[0].kind
-        results[f"semantic knob ({kind}), turned"] = summary(time_semantic(instrument, args.count, turned=True))
-        results[f"semantic knob ({kind}), jumps"] = summary(time_semantic(instrument, args.count, turned=False))
+    kinds = [knob.kind for knob in instrument.semantic.knobs]
+    for kind in dict.fromkeys(kinds):  # the first knob of each kind (validated knobs mix them)
+        index = kinds.index(kind)
+        for turned, how in ((True, "turned"), (False, "jumps")):
+            row = f"semantic knob {index} ({kind}), {how}"
+            results[row] = summary(time_semantic(instrument, index, args.count, turned=turned))
     if shutil.which("jackd"):
         jack = Jack(args.jack_period)
         try:
