@@ -51,12 +51,12 @@ def test_a_flow_dis_model_can_have_measured_semantic_knobs(common: list[str], ca
     assert "semantic 0: dark / bright (measured, centroid_hz)" in text and "(flow_dis" not in text
 
 
-def test_any_model_can_have_steered_semantic_knobs(common: list[str], tmp_path: Path, capsys) -> None:
+def test_any_model_can_have_guided_semantic_knobs(common: list[str], tmp_path: Path, capsys) -> None:
     out = tmp_path / "bright.wav"
-    assert run("macro", *common, "--semantic-knobs", "steered", "--semantic", "0=0.9", "--out", str(out), "--list") == 0
+    assert run("macro", *common, "--semantic-knobs", "guided", "--semantic", "0=0.9", "--out", str(out), "--list") == 0
     text = capsys.readouterr().out
-    assert "semantic 0: dark / bright (steered, centroid_hz)" in text
-    assert "semantic 2: sustained / percussive (steered, percussiveness)" in text
+    assert "semantic 0: dark / bright (guided, centroid_hz)" in text
+    assert "semantic 2: sustained / percussive (guided, percussiveness)" in text
     assert soundfile.read(out)[0].std() > 0
 
 

@@ -37,13 +37,14 @@ def test_with_a_dataset_the_knobs_are_validated_and_their_surrogate_is_cached(
 ) -> None:
     setup = ControlSetup(data=str(dataset_path), analysis=quick, surrogate_steps=200)
     first = build_instrument(model_paths["flow_reg"], setup, cache_dir=tmp_path)
-    assert {k.kind for k in first.semantic.knobs} <= {"measured", "steered"} and len(first.semantic.knobs) == 6
+    assert len(first.semantic.knobs) == 6
+    assert {k.kind for k in first.semantic.knobs} <= {"measured", "steered", "guided"}
     assert [s["name"] for s in first.semantic.selection] == [k.name for k in first.semantic.knobs]
-    assert all(set(s["validation_rho"]) == {"measured", "steered"} for s in first.semantic.selection)
+    assert all(set(s["validation_rho"]) == {"measured", "steered", "guided"} for s in first.semantic.selection)
     assert len(list(tmp_path.glob("*.json"))) == len(list(tmp_path.glob("*.pt"))) == 1
     again = build_instrument(model_paths["flow_reg"], setup, cache_dir=tmp_path)
     assert again.semantic.knobs == first.semantic.knobs and again.semantic.selection == first.semantic.selection
-    steered = next((i for i, k in enumerate(first.semantic.knobs) if k.kind == "steered"), 0)
+    steered = next((i for i, k in enumerate(first.semantic.knobs) if k.kind != "measured"), 0)
     first.load_preset(3)
     again.load_preset(3)
     assert torch.equal(first.set_semantic({steered: 0.4}), again.set_semantic({steered: 0.4}))
@@ -54,7 +55,7 @@ def test_with_a_dataset_the_knobs_are_validated_and_their_surrogate_is_cached(
     third = build_instrument(model_paths["flow_reg"], setup, cache_dir=tmp_path)
     assert third.semantic.knobs == first.semantic.knobs and len(list(tmp_path.glob("*.pt"))) == 1
     with pytest.raises(
-        ValueError, match=r"steered and validated semantic knobs need a dataset with stored descriptors \(--data\)"
+        ValueError, match=r"steered, guided and validated semantic knobs need a dataset with stored descriptors"
     ):
         build_instrument(model_paths["flow_reg"], ControlSetup(analysis=quick, semantic="steered"), use_cache=False)
 

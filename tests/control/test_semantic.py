@@ -7,6 +7,7 @@ import torch
 
 from flowsynth.control import SemanticKnobs, SoundSpace, evaluate_semantic, fit_semantic_knobs
 from flowsynth.control.descriptors import DescriptorScale
+from flowsynth.control.semantic import KNOB_RANGE, _center_span, _guided_knobs
 from flowsynth.data import DatasetFile
 from flowsynth.training.tags import DESCRIPTOR_TAGS
 
@@ -66,6 +67,24 @@ def test_measured_brightness_knob_follows_the_centroid_on_held_out_presets(
     assert report["leakage"]["mean"] >= 0 and set(report["per_descriptor_range"]) == set(scale.names)
 
 
+def test_measured_knob_ends_are_the_reference_presets_extremes(
+    measured: SemanticKnobs, space: SoundSpace, dataset_path
+) -> None:
+    """Knob -1 and +1 sit at the 2nd and 98th percentile of the coordinate over the reference presets
+    (not at mean -+ 2 deviations, which a two-humped spread pushes past the presets)."""
+    data = DatasetFile(dataset_path)
+    coordinate = space.to_latent(torch.from_numpy(data.read("params"))).double() @ torch.tensor(
+        measured.knobs[0].direction, dtype=torch.float64
+    )
+    low, high = torch.quantile(coordinate, torch.tensor(KNOB_RANGE, dtype=torch.float64)).tolist()
+    knob = measured.knobs[0]
+    assert knob.center - knob.span == pytest.approx(low, abs=1e-4)
+    assert knob.center + knob.span == pytest.approx(high, abs=1e-4)
+    two_humps = torch.cat([torch.zeros(70), torch.linspace(4.0, 6.0, 30)]).double()
+    center, span = _center_span(two_humps)
+    assert 0.0 <= center - span and center + span <= 6.0
+
+
 def test_knob_errors_say_what_is_accepted(measured: SemanticKnobs, reference: torch.Tensor) -> None:
     with pytest.raises(ValueError, match=r"semantic knob index must be an integer in \[0, 5\]"):
         measured.apply(reference[:1], {9: 0.0})
@@ -102,9 +121,32 @@ def test_auto_knobs_are_validated_when_there_is_a_surrogate(
     assert [s["name"] for s in chosen.selection] == [k.name for k in chosen.knobs] == [k.name for k in steered.knobs]
     for knob, selection in zip(chosen.knobs, chosen.selection, strict=True):
         rho = selection["validation_rho"]
-        assert knob.kind == selection["chosen"] == ("steered" if rho["steered"] > rho["measured"] else "measured")
-        if knob.kind == "steered":
-            assert knob == steered.knobs[[k.name for k in steered.knobs].index(knob.name)]
+        assert set(rho) == {"measured", "steered", "guided"}
+        assert knob.kind == selection["chosen"] == max(rho, key=rho.get)  # the first of equals
+        if knob.kind != "measured":
+            twin = steered.knobs[[k.name for k in steered.knobs].index(knob.name)]
+            assert (knob.index, knob.center, knob.span, knob.sign) == (twin.index, twin.center, twin.span, twin.sign)
+
+
+def test_guided_knobs_move_along_the_measured_direction_then_steer(
+    steered: SemanticKnobs, measured: SemanticKnobs, space: SoundSpace, reference: torch.Tensor
+) -> None:
+    guided = SemanticKnobs(space, _guided_knobs(measured.knobs, steered.knobs), steered.surrogate)
+    assert [k.name for k in guided.knobs] == [k.name for k in steered.knobs] and all(
+        k.kind == "guided" for k in guided.knobs
+    )
+    loud = [k.descriptor for k in guided.knobs].index("loudness_db")
+    knob, guide = guided.knobs[loud], measured.knobs[loud]
+    assert knob.direction == guide.direction and (knob.guide_center, knob.guide_span) == (guide.center, guide.span)
+    z = reference[:6]
+    # the guide move alone is the measured knob's move; the steps that follow reach the asked value
+    only_guide = SemanticKnobs(space, [guide]).apply(z, {0: 0.5})
+    moved = guided.apply(z, {loud: 0.5})
+    assert not torch.allclose(moved, only_guide)
+    start = guided.values(only_guide)[:, loud]
+    found = guided.values(moved)[:, loud]
+    assert bool(((found - 0.5).abs() <= (start - 0.5).abs() + 1e-4).all()), (start, found)
+    assert float((found - 0.5).abs().median()) < 0.05, found
 
 
 def test_steered_knobs_follow_the_surrogate(steered: SemanticKnobs) -> None:
@@ -133,7 +175,7 @@ def test_steered_knobs_need_their_surrogate(steered: SemanticKnobs, space: Sound
     data = json.loads(json.dumps(steered.to_dict()))
     with pytest.raises(ValueError, match="need their surrogate's weights"):
         SemanticKnobs.from_dict(space, data)
-    with pytest.raises(ValueError, match="steered knobs need their descriptor surrogate"):
+    with pytest.raises(ValueError, match="steered and guided knobs need their descriptor surrogate"):
         SemanticKnobs(space, steered.knobs)
     again = SemanticKnobs.from_dict(space, data, steered.surrogate.state_dict())
     assert again.knobs == steered.knobs
@@ -153,5 +195,5 @@ def test_validated_knobs_of_a_flow_dis_model_weigh_its_own_knobs_too(
     chosen = fit_semantic_knobs(dis_space, z, descriptors, "validated", steered.surrogate, validation=4)
     assert [k.name for k in chosen.knobs] == [f"{low} / {high}" for low, high in DESCRIPTOR_TAGS]
     first = chosen.selection[0]
-    assert set(first["validation_rho"]) == {"measured", "steered", "flow_dis"}
+    assert set(first["validation_rho"]) == {"measured", "steered", "guided", "flow_dis"}
     assert first["chosen"] == max(first["validation_rho"], key=first["validation_rho"].get)

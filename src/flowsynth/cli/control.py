@@ -23,10 +23,11 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, help="torch CPU threads (serve: 1 by default)")
     parser.add_argument(
         "--semantic-knobs",
-        choices=("auto", "measured", "steered", "validated"),
+        choices=("auto", "measured", "steered", "guided", "validated"),
         default="auto",
         help="semantic knobs: a flow_dis model's own, else validated with --data and measured without (auto), "
-        "or measured, steered or validated (the measured or steered knob of each pair; these two need --data)",
+        "or measured, steered, guided or validated (the measured or guided knob of each pair); all but measured "
+        "need --data",
     )
 
 

@@ -26,13 +26,13 @@ from flowsynth.control.descriptors import DescriptorScale
 from flowsynth.control.instrument import Instrument
 from flowsynth.control.macros import AnalysisConfig, MacroSet, analyze_macros
 from flowsynth.control.map import PresetBank, preset_map
-from flowsynth.control.semantic import SemanticKnobs, fit_semantic_knobs, resolve_source
+from flowsynth.control.semantic import SURROGATE_SOURCES, SemanticKnobs, fit_semantic_knobs, resolve_source
 from flowsynth.control.space import SoundSpace
 from flowsynth.control.surrogate import fit_dataset_surrogate
 
 __all__ = ["CACHE_FORMAT", "ControlSetup", "build_instrument", "default_cache_dir"]
 
-CACHE_FORMAT = "flowsynth-control/3"
+CACHE_FORMAT = "flowsynth-control/4"
 #: Banks smaller than this are completed with random presets to measure the knobs.
 _MIN_REFERENCE = 16
 
@@ -59,11 +59,11 @@ class ControlSetup:
         analysis: How the macros are measured.
         seed: Seed of the bank subset and the random bank.
         semantic: Where the semantic knobs come from: ``"auto"`` (a ``flow_dis`` model's own, else
-            validated when there is a dataset, else measured), ``"measured"``, ``"steered"`` or
-            ``"validated"`` (the last two need a dataset: the descriptor surrogate learns from its
-            training split); see
+            validated when there is a dataset, else measured), ``"measured"``, ``"steered"``,
+            ``"guided"`` or ``"validated"`` (all but measured need a dataset: the descriptor surrogate
+            learns from its training split); see
             :func:`~flowsynth.control.semantic.fit_semantic_knobs`.
-        surrogate_steps: Training batches of the descriptor surrogate of steered knobs.
+        surrogate_steps: Training batches of the descriptor surrogate of steered and guided knobs.
     """
 
     data: str | None = None
@@ -175,9 +175,9 @@ def _measure(
         reference = torch.cat([reference, space.to_latent(extra.params)])
     scale = DescriptorScale.fit(bank.descriptors) if bank.descriptors else None
     described = bool(bank.descriptors) and len(reference) == len(bank)
-    needs_surrogate = resolve_source(space, setup.semantic, bool(setup.data) and described) in ("steered", "validated")
+    needs_surrogate = resolve_source(space, setup.semantic, bool(setup.data) and described) in SURROGATE_SOURCES
     if needs_surrogate and (not setup.data or not described):
-        raise ValueError("steered and validated semantic knobs need a dataset with stored descriptors (--data)")
+        raise ValueError("steered, guided and validated semantic knobs need a dataset with stored descriptors (--data)")
     if log:
         steps = setup.analysis
         log(f"measuring {space.latent_size} latent dimensions ({steps.anchors} anchors x {steps.steps} steps)...")

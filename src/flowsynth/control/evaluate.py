@@ -1,8 +1,9 @@
 """Measures a model's controls on a dataset's held-out presets, as ``PROTOCOL.md`` asks.
 
-* Semantic knobs: fitted on the training split (measured knobs; steered knobs, whose descriptor
-  surrogate learns from the whole training split; validated knobs, either of the two per pair, chosen
-  around training presets) or the model's own (``flow_dis``), then swept around ``anchors`` test presets: Spearman rho with the pair's descriptor and leakage.
+* Semantic knobs: fitted on the training split (measured knobs; steered and guided knobs, whose
+  descriptor surrogate learns from the whole training split; validated knobs, one of the three per
+  pair, chosen around training presets) or the model's own (``flow_dis``), then swept around
+  ``anchors`` test presets: Spearman rho with the pair's descriptor and leakage.
 * Interpolation: ``pairs`` seeded pairs of test presets, the straight latent path against the naive one,
   smoothness per descriptor normalized with the training split's descriptor scale; and the same
   between the sounds the model hears in those test sounds (the parameters of their posterior-mean
@@ -28,7 +29,13 @@ from flowsynth.control.descriptors import DescriptorScale
 from flowsynth.control.interpolate import PATH_METHODS, compare_paths
 from flowsynth.control.macros import AnalysisConfig, analyze_macros
 from flowsynth.control.map import PresetBank
-from flowsynth.control.semantic import SEMANTIC_SOURCES, evaluate_semantic, fit_semantic_knobs, resolve_source
+from flowsynth.control.semantic import (
+    SEMANTIC_SOURCES,
+    SURROGATE_SOURCES,
+    evaluate_semantic,
+    fit_semantic_knobs,
+    resolve_source,
+)
 from flowsynth.control.space import SoundSpace
 from flowsynth.control.surrogate import fit_dataset_surrogate
 from flowsynth.features import mean_ci
@@ -62,7 +69,7 @@ def evaluate_controls(
     order = torch.randperm(len(test), generator=torch.Generator().manual_seed(seed))
     begin = time.perf_counter()
     source = resolve_source(space, semantic_source, steerable=True)
-    surrogate = fit_dataset_surrogate(data, seed=seed) if source in ("steered", "validated") else None
+    surrogate = fit_dataset_surrogate(data, seed=seed) if source in SURROGATE_SOURCES else None
     knobs = fit_semantic_knobs(space, reference, train.descriptors, semantic_source, surrogate, seed=seed)
     semantic = evaluate_semantic(knobs, space.to_latent(test.params[order[:anchors]]), steps, scale)
     encoded_params = _encoded(space, data, order[: 2 * pairs])
@@ -153,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
         "--semantic-knobs",
         choices=SEMANTIC_SOURCES,
         default="auto",
-        help="a flow_dis model's own knobs, else validated ones (auto), or measured, steered or validated ones",
+        help="a flow_dis model's own knobs, else validated ones (auto), or measured, steered, guided or validated ones",
     )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)

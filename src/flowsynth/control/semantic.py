@@ -6,20 +6,26 @@
 * Other latent models get a **measured** knob per pair of
   :data:`flowsynth.training.tags.DESCRIPTOR_TAGS`: the latent direction ``u`` of a ridge regression
   (lambda = 1e-3 n) of the normalized descriptor on the reference latents. The knob sets the
-  coordinate along ``u`` to ``center + v * span`` (reference mean and twice the standard deviation of
-  ``z . u``) and keeps the orthogonal part of ``z``.
+  coordinate along ``u`` to ``center + v * span`` (knob -1 and +1 at the 2nd and 98th percentile of
+  ``z . u`` over the reference presets, :data:`KNOB_RANGE`) and keeps the orthogonal part of ``z``.
 * **Steered** knobs (``source="steered"``) follow a
   :class:`~flowsynth.control.surrogate.DescriptorSurrogate` (descriptors predicted from parameters)
   through the model's latent -> parameters map. Knob value ``v`` asks for the predicted descriptor
-  ``center + v * span`` (reference mean and twice the standard deviation of the prediction); the
+  ``center + v * span`` (-1 and +1 at the 2nd and 98th percentile of the prediction); the
   latent moves there from where it is by Newton steps along the gradient of the prediction
   (:data:`STEER_STEPS_PER_UNIT` per knob unit travelled, each at most :data:`STEER_MAX_STEP` long),
   so the knob follows the direction that changes the descriptor around the current sound.
   Percussiveness is steered through the effective duration (shorter is more percussive), which keeps
   a gradient where every sustained sound has percussiveness 0.
+* **Guided** knobs (``source="guided"``) do both: the latent first moves along the measured knob's
+  direction to that knob's value, which takes the sound into the region of the space where the
+  descriptor has that value on average, then steers from there like a steered knob, which corrects for
+  the current sound. A steered knob alone starts from the current sound, where the surrogate's
+  gradient can be flat (a sustained sound whose duration no small change shortens) or point the wrong
+  way; a measured knob alone ignores the current sound.
 * **Validated** knobs (``source="validated"``; the default for models other than ``flow_dis`` when there
   is a surrogate, which :func:`~flowsynth.control.build_instrument` fits on a dataset): per pair, the
-  measured, the steered or (``flow_dis``) the model's own knob, whichever has the highest mean Spearman
+  measured, the steered, the guided or (``flow_dis``) the model's own knob, whichever has the highest mean Spearman
   rho around a few seeded reference presets.
 
 :func:`evaluate_semantic` measures each knob as ``PROTOCOL.md`` asks: Spearman's rho between the knob
@@ -31,7 +37,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 from torch import Tensor
@@ -47,6 +53,7 @@ from flowsynth.training.tags import DESCRIPTOR_TAGS
 
 __all__ = [
     "SEMANTIC_SOURCES",
+    "SURROGATE_SOURCES",
     "SemanticKnob",
     "SemanticKnobs",
     "evaluate_semantic",
@@ -65,6 +72,13 @@ STEER_MAX_STEPS = 16
 STEER_MAX_STEP = 0.5
 #: The surrogate output a descriptor is steered with, and its sign (default: the descriptor itself, +1).
 _STEERED_BY = {"percussiveness": ("effective_duration_s", -1.0)}
+#: The quantiles of the reference presets' coordinate a measured or steered knob reaches at -1 and +1.
+KNOB_RANGE = (0.02, 0.98)
+#: Knob kinds that follow the descriptor surrogate.
+_STEERING = ("steered", "guided")
+#: Reference presets the candidates of a validated knob are swept around (12 chose the worse knob of a
+#: pair by chance where the two differ by a few hundredths).
+VALIDATION_PRESETS = 32
 
 
 @dataclass(frozen=True)
@@ -75,13 +89,16 @@ class SemanticKnob:
         low: Tag at knob -1.
         high: Tag at knob +1.
         descriptor: The descriptor the pair is measured with (None for tags without one).
-        kind: ``"flow_dis"`` (the model's semantic coordinate ``index``), ``"measured"`` (a direction)
-            or ``"steered"`` (surrogate output ``index``, times ``sign``).
-        index: Coordinate of ``w`` (``flow_dis``) or surrogate output (``steered``).
-        direction: Unit latent direction (``measured``).
+        kind: ``"flow_dis"`` (the model's semantic coordinate ``index``), ``"measured"`` (a direction),
+            ``"steered"`` (surrogate output ``index``, times ``sign``) or ``"guided"`` (a move along
+            ``direction``, then steered).
+        index: Coordinate of ``w`` (``flow_dis``) or surrogate output (``steered``, ``guided``).
+        direction: Unit latent direction (``measured``, ``guided``).
         center: Coordinate at knob 0.
         span: Coordinate change from knob 0 to knob 1.
-        sign: +1, or -1 for a surrogate output that falls as the knob rises (``steered``).
+        sign: +1, or -1 for a surrogate output that falls as the knob rises (``steered``, ``guided``).
+        guide_center: Coordinate along ``direction`` at knob 0 (``guided``).
+        guide_span: Its change from knob 0 to knob 1 (``guided``).
     """
 
     low: str
@@ -93,6 +110,8 @@ class SemanticKnob:
     center: float = 0.0
     span: float = 1.0
     sign: float = 1.0
+    guide_center: float = 0.0
+    guide_span: float = 1.0
 
     @property
     def name(self) -> str:
@@ -120,9 +139,9 @@ class SemanticKnobs:
     ) -> None:
         if any(k.kind == "flow_dis" for k in knobs) and not hasattr(space.model, "to_semantic"):
             raise ValueError(f"flow_dis knobs need a flow_dis model, got {space.model.name!r}")
-        if any(k.kind == "steered" for k in knobs):
+        if any(k.kind in _STEERING for k in knobs):
             if surrogate is None:
-                raise ValueError("steered knobs need their descriptor surrogate")
+                raise ValueError("steered and guided knobs need their descriptor surrogate")
             if surrogate.num_params != space.num_params:
                 raise ValueError(
                     f"the surrogate takes {surrogate.num_params} parameters, the model has {space.num_params}"
@@ -152,9 +171,11 @@ class SemanticKnobs:
                     z = self.space.model.from_semantic(w)  # type: ignore[operator]
                 elif knob.kind == "steered":
                     z = self._steer(z, knob, target)
+                elif knob.kind == "guided":
+                    z = _along(z, knob.direction, knob.guide_center + value * knob.guide_span)
+                    z = self._steer(z, knob, target)
                 else:
-                    u = torch.tensor(knob.direction)
-                    z = z + (target - z @ u)[:, None] * u[None, :]
+                    z = _along(z, knob.direction, target)
         return z
 
     def _outputs(self, z: Tensor, params: Tensor | None = None) -> Tensor:
@@ -197,11 +218,11 @@ class SemanticKnobs:
         columns = []
         with torch.no_grad():
             w = self.space.model.to_semantic(z) if any(k.kind == "flow_dis" for k in self.knobs) else None  # type: ignore[operator]
-            predicted = self._outputs(z, params) if any(k.kind == "steered" for k in self.knobs) else None
+            predicted = self._outputs(z, params) if any(k.kind in _STEERING for k in self.knobs) else None
             for knob in self.knobs:
                 if knob.kind == "flow_dis":
                     coordinate = w[:, knob.index]  # type: ignore[index]
-                elif knob.kind == "steered":
+                elif knob.kind in _STEERING:
                     coordinate = knob.sign * predicted[:, knob.index]  # type: ignore[index]
                 else:
                     coordinate = z @ torch.tensor(knob.direction)
@@ -231,14 +252,17 @@ class SemanticKnobs:
 
 
 #: Where semantic knobs come from (see :func:`fit_semantic_knobs`).
-SEMANTIC_SOURCES = ("auto", "measured", "steered", "validated")
+SEMANTIC_SOURCES = ("auto", "measured", "steered", "guided", "validated")
+#: The sources whose knobs need a descriptor surrogate.
+SURROGATE_SOURCES = ("steered", "guided", "validated")
 
 
 def resolve_source(space: SoundSpace, source: str, steerable: bool) -> str:
-    """What ``source`` means for this model: ``"flow_dis"``, ``"measured"`` or ``"steered"``.
+    """What ``source`` means for this model: ``"flow_dis"``, ``"measured"``, ``"steered"``, ``"guided"``
+    or ``"validated"``.
 
-    ``"auto"`` is the model's own knobs for ``flow_dis``, else validated knobs (the measured or the
-    steered knob of each pair, whichever follows its descriptor better around validation presets) when
+    ``"auto"`` is the model's own knobs for ``flow_dis``, else validated knobs (the measured, steered or
+    guided knob of each pair, whichever follows its descriptor best around validation presets) when
     a descriptor surrogate can be had (``steerable``: a dataset of described sounds to fit it on), else
     measured ones.
     """
@@ -257,10 +281,10 @@ def fit_semantic_knobs(
     descriptors: Mapping[str, Tensor] | None = None,
     source: str = "auto",
     surrogate: DescriptorSurrogate | None = None,
-    validation: int = 12,
+    validation: int = VALIDATION_PRESETS,
     seed: int = 0,
 ) -> SemanticKnobs:
-    """The semantic knobs of ``space``'s model: its own (``flow_dis``), measured, steered or validated ones.
+    """The semantic knobs of ``space``'s model: its own (``flow_dis``), measured, steered, guided or validated ones.
 
     Arguments:
         space: The model and synth.
@@ -268,12 +292,12 @@ def fit_semantic_knobs(
         descriptors: Descriptors ``{name: [n]}`` of the reference sounds (needed for measured knobs;
             rendered when None).
         source: ``"auto"`` (:func:`resolve_source`: validated when ``surrogate`` is given),
-            ``"measured"``, ``"steered"`` or ``"validated"``.
-        surrogate: The descriptor surrogate of steered knobs (None: fitted on the reference sounds,
-            which needs a few thousand of them to be accurate).
+            ``"measured"``, ``"steered"``, ``"guided"`` or ``"validated"``.
+        surrogate: The descriptor surrogate of steered and guided knobs (None: fitted on the reference
+            sounds, which needs a few thousand of them to be accurate).
         validation: Reference presets (a seeded choice) the candidates of validated knobs are swept
-            around; the one with the higher mean Spearman rho is kept (ties: the first of measured,
-            steered, and a ``flow_dis`` model's own knob, which is a candidate too).
+            around; the one with the highest mean Spearman rho is kept (ties: the first of measured,
+            steered, guided, and a ``flow_dis`` model's own knob, which is a candidate too).
         seed: Seed of that choice.
     """
     source = resolve_source(space, source, surrogate is not None)
@@ -284,15 +308,18 @@ def fit_semantic_knobs(
         return SemanticKnobs(space, own)
     if descriptors is None:
         descriptors = space.describe(space.to_params(reference))
+    measured = _measured_knobs(reference, descriptors)
     if source == "measured":
-        return SemanticKnobs(space, _measured_knobs(reference, descriptors))
+        return SemanticKnobs(space, measured)
     if surrogate is None:
         surrogate = fit_surrogate(space.to_params(reference), descriptors)
     steered = _steered_knobs(space, reference, surrogate)
     if source == "steered":
         return SemanticKnobs(space, steered, surrogate)
-    candidates = _measured_knobs(reference, descriptors) + steered + own
-    return _validated(space, reference, candidates, surrogate, validation, seed)
+    guided = _guided_knobs(measured, steered)
+    if source == "guided":
+        return SemanticKnobs(space, guided, surrogate)
+    return _validated(space, reference, measured + steered + guided + own, surrogate, validation, seed)
 
 
 def _own_knobs(space: SoundSpace) -> list[SemanticKnob]:
@@ -350,9 +377,33 @@ def _steered_knobs(space: SoundSpace, reference: Tensor, surrogate: DescriptorSu
     return knobs
 
 
+def _guided_knobs(measured: list[SemanticKnob], steered: list[SemanticKnob]) -> list[SemanticKnob]:
+    """Per pair with both, the steered knob that first moves along the measured knob's direction."""
+    directions = {(k.low, k.high): k for k in measured}
+    return [
+        replace(
+            knob,
+            kind="guided",
+            direction=guide.direction,
+            guide_center=guide.center,
+            guide_span=guide.span,
+        )
+        for knob in steered
+        if (guide := directions.get((knob.low, knob.high))) is not None
+    ]
+
+
+def _along(z: Tensor, direction: tuple[float, ...], coordinate: float) -> Tensor:
+    """``z`` with its coordinate along the unit ``direction`` set to ``coordinate``, the rest kept."""
+    u = torch.tensor(direction)
+    return z + (coordinate - z @ u)[:, None] * u[None, :]
+
+
 def _center_span(coordinate: Tensor) -> tuple[float, float]:
-    """A knob's centre and span over the reference presets: the coordinate's mean and twice its deviation."""
-    return float(coordinate.mean()), max(2.0 * float(coordinate.std()), 1e-3)
+    """A knob's centre and span over the reference presets: knob -1 and +1 at the coordinate's
+    :data:`KNOB_RANGE` quantiles (a skewed or two-humped coordinate keeps both ends among the presets)."""
+    low, high = torch.quantile(coordinate.double(), torch.tensor(KNOB_RANGE, dtype=torch.float64)).tolist()
+    return 0.5 * (low + high), max(0.5 * (high - low), 1e-3)
 
 
 def _measured_knobs(reference: Tensor, descriptors: Mapping[str, Tensor]) -> list[SemanticKnob]:
