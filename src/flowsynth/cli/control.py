@@ -26,7 +26,7 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
         choices=("auto", "measured", "steered", "guided", "validated"),
         default="auto",
         help="semantic knobs: a flow_dis model's own, else validated with --data and measured without (auto), "
-        "or measured, steered, guided or validated (the measured or guided knob of each pair); all but measured "
+        "or measured, steered, guided or validated (the best of those three per pair); all but measured "
         "need --data",
     )
 

@@ -72,7 +72,7 @@ STEER_MAX_STEPS = 16
 STEER_MAX_STEP = 0.5
 #: The surrogate output a descriptor is steered with, and its sign (default: the descriptor itself, +1).
 _STEERED_BY = {"percussiveness": ("effective_duration_s", -1.0)}
-#: The quantiles of the reference presets' coordinate a measured or steered knob reaches at -1 and +1.
+#: The quantiles of the reference presets' coordinate a measured, steered or guided knob reaches at -1 and +1.
 KNOB_RANGE = (0.02, 0.98)
 #: Knob kinds that follow the descriptor surrogate.
 _STEERING = ("steered", "guided")
@@ -125,8 +125,8 @@ class SemanticKnobs:
     Arguments:
         space: The model and synth.
         knobs: The knobs, in order.
-        surrogate: The descriptor surrogate steered knobs follow.
-        selection: How each knob was chosen (``validated`` knobs: both candidates' rho on the
+        surrogate: The descriptor surrogate steered and guided knobs follow.
+        selection: How each knob was chosen (``validated`` knobs: every candidate's rho on the
             validation presets), for reports.
     """
 
